@@ -1,0 +1,1 @@
+"""Platform-neutral types and the business rules."""

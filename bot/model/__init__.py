@@ -1,0 +1,1 @@
+"""Model backends, the runner thread and the embedded model store."""

@@ -1,0 +1,1 @@
+"""fetch -> extract -> summarize -> render."""

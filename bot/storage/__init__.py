@@ -1,0 +1,1 @@
+"""aiosqlite storage: migrations and one repository per table group."""
