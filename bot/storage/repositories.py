@@ -1,0 +1,94 @@
+"""All SQL lives here: one repository class per table group."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core.types import Digest
+from bot.storage.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class CacheKey:
+    canonical_url: str
+    model: str
+    prompt_version: str
+    length: str
+
+    @property
+    def value(self) -> str:
+        return "\x1f".join((self.canonical_url, self.model, self.prompt_version, self.length))
+
+
+class DigestCache:
+    """Finished digests by canonical URL + model + prompt version + length."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, key: CacheKey) -> Digest | None:
+        async with self._db.conn.execute(
+            "SELECT payload FROM digests WHERE cache_key = ?", (key.value,)
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None else Digest.from_dict(json.loads(row["payload"]))
+
+    async def put(self, key: CacheKey, digest: Digest) -> None:
+        await self._db.conn.execute(
+            "INSERT OR REPLACE INTO digests"
+            " (cache_key, canonical_url, model, prompt_version, length, payload, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                key.value,
+                key.canonical_url,
+                key.model,
+                key.prompt_version,
+                key.length,
+                json.dumps(digest.to_dict(), ensure_ascii=False),
+                time.time(),
+            ),
+        )
+        await self._db.conn.commit()
+
+    async def count(self) -> int:
+        async with self._db.conn.execute("SELECT COUNT(*) FROM digests") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+
+class SettingsRepository:
+    """Raw per-scope settings as JSON values; validation lives in `bot.core.settings`."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get_all(self, scope: str) -> dict[str, Any]:
+        async with self._db.conn.execute(
+            "SELECT key, value FROM settings WHERE scope = ?", (scope,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return {row["key"]: json.loads(row["value"]) for row in rows}
+
+    async def set(self, scope: str, key: str, value: Any, *, by: str | None = None) -> None:
+        await self._db.conn.execute(
+            "INSERT INTO settings (scope, key, value, updated_at, updated_by) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value,"
+            " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            (scope, key, json.dumps(value, ensure_ascii=False), time.time(), by),
+        )
+        await self._db.conn.commit()
+
+    async def delete(self, scope: str, key: str) -> None:
+        await self._db.conn.execute("DELETE FROM settings WHERE scope = ? AND key = ?", (scope, key))
+        await self._db.conn.commit()
+
+    async def scopes(self, prefix: str = "") -> list[str]:
+        async with self._db.conn.execute(
+            "SELECT DISTINCT scope FROM settings WHERE scope LIKE ? ESCAPE '\\' ORDER BY scope",
+            (prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [row["scope"] for row in rows]
