@@ -69,6 +69,21 @@ class UnsupportedContent(FetchError):
     default_message = "Ce type de contenu n'est pas pris en charge (seulement pages web, PDF et texte)."
 
 
+class UnsupportedContentType(UnsupportedContent):
+    """The server declared (or the bytes showed) a media type the pipeline cannot read."""
+
+    def __init__(self, content_type: str) -> None:
+        shown = f"« {content_type} »" if content_type else "inconnu"
+        super().__init__(
+            content_type or "unknown content type",
+            user_message=(
+                f"Ce lien mène à un contenu de type {shown}, que je ne sais pas résumer "
+                "(seulement pages web, PDF et texte)."
+            ),
+        )
+        self.content_type = content_type
+
+
 class HTTPStatusError(FetchError):
     kind = "fetch.status"
     default_message = "Le site a refusé la demande."
