@@ -75,7 +75,9 @@ def _parse_domains(raw: str) -> list[str]:
         return []
     bad = [d for d in items if not _DOMAIN.match(d)]
     if bad:
-        raise ValueError(f"domaine invalide : {bad[0]} (exemple : lemonde.fr, *.gouv.fr ; « aucun » pour vider)")
+        raise ValueError(
+            f"domaine invalide : {bad[0]} (exemple : lemonde.fr, *.gouv.fr ; « aucun » pour vider)"
+        )
     return sorted(set(items))
 
 
@@ -96,15 +98,31 @@ class SettingSpec:
 
 
 SPECS: tuple[SettingSpec, ...] = (
-    SettingSpec("longueur", "standard", "longueur des résumés", _parse_choice(("court", "standard", "long")),
-                ("court", "standard", "long")),
-    SettingSpec("resume_auto", False, "résumer automatiquement les liens partagés ici", _parse_bool,
-                ("oui", "non")),
+    SettingSpec(
+        "longueur",
+        "standard",
+        "longueur des résumés",
+        _parse_choice(("court", "standard", "long")),
+        ("court", "standard", "long"),
+    ),
+    SettingSpec(
+        "resume_auto", False, "résumer automatiquement les liens partagés ici", _parse_bool, ("oui", "non")
+    ),
     SettingSpec("liens_par_message", 3, "nombre maximal de liens résumés par message", _parse_int(1, 10)),
-    SettingSpec("reponse", "fil", "où répondre : dans un fil ou en réponse au message",
-                _parse_choice(("fil", "reponse")), ("fil", "reponse")),
-    SettingSpec("recap", "non", "récapitulatif périodique des liens du salon",
-                _parse_choice(("non", "quotidien", "hebdomadaire")), ("non", "quotidien", "hebdomadaire")),
+    SettingSpec(
+        "reponse",
+        "fil",
+        "où répondre : dans un fil ou en réponse au message",
+        _parse_choice(("fil", "reponse")),
+        ("fil", "reponse"),
+    ),
+    SettingSpec(
+        "recap",
+        "non",
+        "récapitulatif périodique des liens du salon",
+        _parse_choice(("non", "quotidien", "hebdomadaire")),
+        ("non", "quotidien", "hebdomadaire"),
+    ),
     SettingSpec("recap_heure", "18:00", "heure du récapitulatif (HH:MM)", _parse_time),
     SettingSpec("recap_jour", "lundi", "jour du récapitulatif hebdomadaire", _parse_choice(_DAYS), _DAYS),
     SettingSpec("fuseau", "Europe/Paris", "fuseau horaire des récapitulatifs", _parse_tz),

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 
-class Length(str, enum.Enum):
+class Length(enum.StrEnum):
     """Digest length chosen by a member or a moderator."""
 
     COURT = "court"

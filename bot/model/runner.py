@@ -147,7 +147,7 @@ class ModelRunner:
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
             self._backend = self._loader()
-        except BaseException as exc:  # noqa: BLE001 - reported to every waiter
+        except BaseException as exc:
             log.exception("model failed to load")
             error = ModelError(f"model failed to load: {exc}")
             loop.call_soon_threadsafe(_set_exc, self._ready, error)
@@ -167,7 +167,7 @@ class ModelRunner:
         finally:
             try:
                 backend.close()
-            except Exception:  # noqa: BLE001 - closing must not hide the real exit
+            except Exception:
                 log.exception("backend close failed")
 
     def _take_batch(self) -> list[_Job] | None:
@@ -206,7 +206,7 @@ class ModelRunner:
             results = backend.generate(requests)
             if len(results) != len(batch):
                 raise ModelError(f"backend returned {len(results)} results for {len(batch)} requests")
-        except BaseException as exc:  # noqa: BLE001 - delivered to the waiters
+        except BaseException as exc:
             log.exception("generation failed")
             error = exc if isinstance(exc, ModelError) else ModelError(f"generation failed: {exc}")
             for job in batch:
@@ -227,7 +227,7 @@ class ModelRunner:
         assert job.call is not None
         try:
             value = job.call(backend)
-        except BaseException as exc:  # noqa: BLE001 - delivered to the waiter
+        except BaseException as exc:
             _resolve(job, exc=exc)
         else:
             _resolve(job, result=value)

@@ -7,6 +7,7 @@ the original order, and gaps are marked "[…]" so the model knows the text was 
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -69,7 +70,7 @@ def condense(text: str, budget_tokens: int, count_tokens: Callable[[str], int]) 
     chosen: set[int] = set()
     used = 0
     leftovers: list[int] = []
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         ranked = sorted(range(a, b), key=lambda i: -scores[i])
         spent = 0.0
         for i in ranked:
@@ -107,7 +108,7 @@ def _salience(sentences: list[str]) -> list[float]:
     """Centrality of each sentence: mean document frequency of its content words, plus a lead bonus."""
     words = [content_words(s) for s in sentences]
     df = Counter(w for ws in words for w in set(ws))
-    n = len(sentences)
+    len(sentences)
     scores = []
     for i, ws in enumerate(words):
         if not ws:

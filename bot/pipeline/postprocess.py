@@ -32,7 +32,7 @@ _BULLET = re.compile(r"^\s*(?:[-*•·–—]|\d{1,2}[.)])\s+")
 _BOLD = re.compile(r"(\*\*|__)(.+?)\1")
 _EMPH = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
 _HASHTAG = re.compile(r"#([^\W_][\w-]{1,40})", re.UNICODE)
-_SENTENCE_END_CHARS = ".!?…»\")"
+_SENTENCE_END_CHARS = '.!?…»")'
 _INTRO = re.compile(
     r"^(?:voici|bien sûr|d'accord|certainement|absolument|en tant que)[^.:\n]*[:.]\s*", re.IGNORECASE
 )
@@ -50,7 +50,11 @@ def _is_heading_line(line: str) -> bool:
     if _MD_HEADING.match(line):
         return True
     # A short line that names a part ("**Point de vue optimiste**", "Exemple :") is a heading.
-    return len(stripped) <= 40 and any(stripped.startswith(w) for w in _HEADING_WORDS) and not stripped.endswith(".")
+    return (
+        len(stripped) <= 40
+        and any(stripped.startswith(w) for w in _HEADING_WORDS)
+        and not stripped.endswith(".")
+    )
 
 
 def clean_prose(text: str, *, max_paragraphs: int) -> str:
@@ -117,16 +121,92 @@ def trim_to_sentence(text: str) -> str:
 
 # Emoji chosen by the code from the topic (a small model rarely picks a fitting one).
 _EMOJI_TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("🏛️", ("loi", "gouvernement", "ministre", "parlement", "assemblée", "sénat", "élection", "président",
-            "politique", "macron", "député", "débat", "vote", "maire", "état")),
-    ("💶", ("retraite", "salaire", "budget", "impôt", "économie", "euros", "dépense", "privatisation",
-           "finances", "dette", "marché", "entreprise", "emploi", "travail", "grève")),
-    ("🌱", ("climat", "environnement", "pesticide", "glyphosate", "écologie", "pollution", "eau", "agriculture",
-           "énergie", "biodiversité")),
-    ("🩺", ("santé", "médecin", "hôpital", "maladie", "vaccin", "soin", "intestin", "patient", "médical",
-           "bioéthique", "pma")),
-    ("🤖", ("numérique", "internet", "intelligence", "algorithme", "données", "logiciel", "technologie",
-           "surveillance", "renseignement", "réseaux")),
+    (
+        "🏛️",
+        (
+            "loi",
+            "gouvernement",
+            "ministre",
+            "parlement",
+            "assemblée",
+            "sénat",
+            "élection",
+            "président",
+            "politique",
+            "macron",
+            "député",
+            "débat",
+            "vote",
+            "maire",
+            "état",
+        ),
+    ),
+    (
+        "💶",
+        (
+            "retraite",
+            "salaire",
+            "budget",
+            "impôt",
+            "économie",
+            "euros",
+            "dépense",
+            "privatisation",
+            "finances",
+            "dette",
+            "marché",
+            "entreprise",
+            "emploi",
+            "travail",
+            "grève",
+        ),
+    ),
+    (
+        "🌱",
+        (
+            "climat",
+            "environnement",
+            "pesticide",
+            "glyphosate",
+            "écologie",
+            "pollution",
+            "eau",
+            "agriculture",
+            "énergie",
+            "biodiversité",
+        ),
+    ),
+    (
+        "🩺",
+        (
+            "santé",
+            "médecin",
+            "hôpital",
+            "maladie",
+            "vaccin",
+            "soin",
+            "intestin",
+            "patient",
+            "médical",
+            "bioéthique",
+            "pma",
+        ),
+    ),
+    (
+        "🤖",
+        (
+            "numérique",
+            "internet",
+            "intelligence",
+            "algorithme",
+            "données",
+            "logiciel",
+            "technologie",
+            "surveillance",
+            "renseignement",
+            "réseaux",
+        ),
+    ),
     ("🎓", ("université", "école", "étudiant", "enseignement", "recherche", "éducation", "science")),
     ("⚖️", ("justice", "tribunal", "juge", "procès", "police", "sécurité", "violence", "enquête", "droit")),
     ("🌍", ("migration", "migrant", "international", "europe", "monde", "guerre", "séisme", "réfugiés")),
@@ -200,8 +280,20 @@ def build_hook(raw: str, article: Article, recap: str, *, max_chars: int = 280) 
     return text + suffix
 
 
-_MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-           "octobre", "novembre", "décembre")
+_MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
 
 
 def french_date(iso: str | None) -> str | None:
@@ -231,8 +323,10 @@ def part_language_ok(text: str) -> bool:
     words = [w.lower() for w in re.findall(r"[^\W\d_]+", text)]
     if len(words) < 8:
         return True
-    fr = sum(w in {"le", "la", "les", "des", "est", "et", "une", "que", "qui", "dans", "pour", "du", "en"}
-             for w in words)
+    fr = sum(
+        w in {"le", "la", "les", "des", "est", "et", "une", "que", "qui", "dans", "pour", "du", "en"}
+        for w in words
+    )
     en = sum(w in {"the", "and", "is", "of", "to", "that", "with", "for", "this", "are", "it"} for w in words)
     return fr >= en
 

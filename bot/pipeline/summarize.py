@@ -218,7 +218,9 @@ class Summarizer:
         return UNWRITTEN
 
 
-_LOWER_STARTS = frozenset("le la les un une des vous nous on il elle ils elles votre notre chaque tout".split())
+_LOWER_STARTS = frozenset(
+    "le la les un une des vous nous on il elle ils elles votre notre chaque tout".split()
+)
 
 
 def join_prefix(prefix: str, text: str) -> str:
@@ -228,5 +230,5 @@ def join_prefix(prefix: str, text: str) -> str:
         return text
     first = text.split(" ", 1)[0]
     if first.lower() in _LOWER_STARTS:
-        text = first.lower() + text[len(first):]
+        text = first.lower() + text[len(first) :]
     return f"{prefix} {text}"

@@ -66,9 +66,7 @@ class SettingsRepository:
         self._db = db
 
     async def get_all(self, scope: str) -> dict[str, Any]:
-        async with self._db.conn.execute(
-            "SELECT key, value FROM settings WHERE scope = ?", (scope,)
-        ) as cur:
+        async with self._db.conn.execute("SELECT key, value FROM settings WHERE scope = ?", (scope,)) as cur:
             rows = await cur.fetchall()
         return {row["key"]: json.loads(row["value"]) for row in rows}
 

@@ -26,7 +26,10 @@ def test_long_article_is_condensed_within_budget_covering_every_part() -> None:
     assert "[…]" in out.text
     # Every quarter of the article contributes: no silent truncation of the end.
     for quarter in (0, 10, 20, 30):
-        assert any(f"mesure numéro {q}" in out.text or f"mesure {q}" in out.text for q in range(quarter, quarter + 10))
+        assert any(
+            f"mesure numéro {q}" in out.text or f"mesure {q}" in out.text
+            for q in range(quarter, quarter + 10)
+        )
     # Kept sentences stay in the article's order.
     kept = [s for s in out.text.split("\n") if s != "[…]"]
     positions = [text.index(s) for s in kept]
@@ -34,4 +37,9 @@ def test_long_article_is_condensed_within_budget_covering_every_part() -> None:
 
 
 def test_sentence_split() -> None:
-    assert split_sentences("Bonjour. « Oui », dit-il. 3 morts.\nFin") == ["Bonjour.", "« Oui », dit-il.", "3 morts.", "Fin"]
+    assert split_sentences("Bonjour. « Oui », dit-il. 3 morts.\nFin") == [
+        "Bonjour.",
+        "« Oui », dit-il.",
+        "3 morts.",
+        "Fin",
+    ]

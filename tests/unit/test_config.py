@@ -66,7 +66,7 @@ def test_secret_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGORA_TEST_SECRET", "s3cr3t")
     assert secret_from_env("AGORA_TEST_SECRET", "matrix.password_env") == "s3cr3t"
     monkeypatch.delenv("AGORA_TEST_SECRET")
-    with pytest.raises(ConfigError, match="matrix.password_env"):
+    with pytest.raises(ConfigError, match=r"matrix\.password_env"):
         secret_from_env("AGORA_TEST_SECRET", "matrix.password_env")
 
 

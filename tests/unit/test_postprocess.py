@@ -42,7 +42,10 @@ def test_bullets_become_prose() -> None:
 
 
 def test_paragraph_limit_and_unfinished_sentence() -> None:
-    raw = "Un. Deux trois quatre cinq six sept huit neuf dix onze douze.\n\nB.\n\nC. Et puis la phrase coupée au mil"
+    raw = (
+        "Un. Deux trois quatre cinq six sept huit neuf dix onze douze.\n\nB.\n\n"
+        "C. Et puis la phrase coupée au mil"
+    )
     out = clean_prose(raw, max_paragraphs=2)
     assert out.split("\n\n")[0].startswith("Un.")
     assert len(out.split("\n\n")) == 2

@@ -28,10 +28,9 @@ def test_missing_or_broken_prompt_is_named(tmp_path: Path) -> None:
     copy = tmp_path / "fr"
     shutil.copytree(default_prompts_dir(), copy)
     (copy / "exemple.md").unlink()
-    with pytest.raises(ValueError, match="exemple.md"):
+    with pytest.raises(ValueError, match=r"exemple\.md"):
         PromptSet.load(copy)
     shutil.copy(default_prompts_dir() / "exemple.md", copy / "exemple.md")
     (copy / "neutre.md").write_text("{mots inconnus}", encoding="utf-8")
-    with pytest.raises(ValueError, match="neutre.md"):
+    with pytest.raises(ValueError, match=r"neutre\.md"):
         PromptSet.load(copy)
-

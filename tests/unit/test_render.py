@@ -14,9 +14,18 @@ def _digest(text: str = "Du texte.") -> Digest:
 
 def test_markdown_and_plain_follow_the_format_order() -> None:
     md = to_markdown(_digest())
-    order = [md.index(h) for h in ("(ACCROCHE)", "**Article en référence :**", "**Récapitulatif factuel**",
-                                   "**Point de vue neutre**", "**Exemple**", "**Point de vue optimiste**",
-                                   "**Point de vue pessimiste**")]
+    order = [
+        md.index(h)
+        for h in (
+            "(ACCROCHE)",
+            "**Article en référence :**",
+            "**Récapitulatif factuel**",
+            "**Point de vue neutre**",
+            "**Exemple**",
+            "**Point de vue optimiste**",
+            "**Point de vue pessimiste**",
+        )
+    ]
     assert order == sorted(order)
     plain = to_plain(_digest())
     assert "**" not in plain
@@ -46,7 +55,7 @@ def test_split_keeps_order_and_limits(text: str, limit: int) -> None:
 
 
 def test_split_prefers_paragraphs_and_never_cuts_words() -> None:
-    paras = ["Paragraphe numéro %d avec quelques mots." % i for i in range(30)]
+    paras = [f"Paragraphe numéro {i} avec quelques mots." for i in range(30)]
     chunks = split_message("\n\n".join(paras), 200)
     for c in chunks:
         assert c.startswith("Paragraphe") and c.endswith(".")

@@ -12,7 +12,9 @@ from tests.fakes import ScriptedBackend
 
 
 def _req(text: str, tokens: int = 10, session: str | None = None) -> GenerationRequest:
-    return GenerationRequest((Message("user", text),), GenerationParams(max_new_tokens=tokens), session=session)
+    return GenerationRequest(
+        (Message("user", text),), GenerationParams(max_new_tokens=tokens), session=session
+    )
 
 
 def _echo(r: GenerationRequest) -> str:

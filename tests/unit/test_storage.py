@@ -3,13 +3,13 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from bot.core.settings import Settings, domain_allowed, parse_setting
 from bot.core.types import Digest, Length, Part
 from bot.errors import CommandError
 from bot.storage.database import Database, migrations
 from bot.storage.repositories import CacheKey, DigestCache, SettingsRepository
-
-import pytest
 
 
 def _digest(url: str = "https://ex.fr/a") -> Digest:
@@ -80,8 +80,13 @@ def test_parse_setting_values(key: str, raw: str, expected: object) -> None:
 
 @pytest.mark.parametrize(
     ("key", "raw"),
-    [("recap_heure", "25:00"), ("liens_par_message", "0"), ("fuseau", "Mars/Olympus"),
-     ("domaines_bloques", "http://x"), ("resume_auto", "peut-être")],
+    [
+        ("recap_heure", "25:00"),
+        ("liens_par_message", "0"),
+        ("fuseau", "Mars/Olympus"),
+        ("domaines_bloques", "http://x"),
+        ("resume_auto", "peut-être"),
+    ],
 )
 def test_parse_setting_rejects(key: str, raw: str) -> None:
     with pytest.raises(CommandError) as info:
