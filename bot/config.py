@@ -77,11 +77,42 @@ class DigestConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MatrixConfig:
+    enabled: bool = False
+    homeserver: str = "https://matrix.example.org"
+    user_id: str = "@agora:example.org"
+    password_env: str = "AGORA_MATRIX_PASSWORD"  # used for the first login only
+    access_token_env: str = "AGORA_MATRIX_TOKEN"  # alternative to a password
+    device_name: str = "Agora"
+    command_prefix: str = "!"
+    moderator_level: int = 50
+    allowed_inviters: tuple[str, ...] = ()  # "@user:server" or ":server"; empty = anyone
+    reply_in_thread: bool = True  # default when a room has no "reponse" setting
+
+    def __post_init__(self) -> None:
+        _check_range("matrix.moderator_level", self.moderator_level, 0, 100)
+        if not self.command_prefix or len(self.command_prefix) > 3:
+            raise ConfigError("matrix.command_prefix: one to three characters")
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordConfig:
+    enabled: bool = False
+    token_env: str = "AGORA_DISCORD_TOKEN"
+    message_content_intent: bool = False  # privileged: needed for automatic digests
+    dev_guild_id: int = 0  # sync commands to this guild only (instant) while developing
+    api_base: str = ""  # tests only: a local fake of Discord's HTTP API
+    gateway_url: str = ""  # tests only: a local fake gateway
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     general: GeneralConfig = field(default_factory=GeneralConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
+    matrix: MatrixConfig = field(default_factory=MatrixConfig)
+    discord: DiscordConfig = field(default_factory=DiscordConfig)
     #: Folder relative paths are resolved against (the config file's folder).
     base_dir: str = "."
 

@@ -90,3 +90,54 @@ class SettingsRepository:
         ) as cur:
             rows = await cur.fetchall()
         return [row["scope"] for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class SharedLink:
+    url: str
+    cache_key: str | None
+    error: str | None
+    shared_by: str | None
+    shared_at: float
+
+
+class SharedLinks:
+    """What was shared where, for roundups."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(
+        self, scope: str, url: str, *, cache_key: str | None, error: str | None, by: str | None
+    ) -> None:
+        await self._db.conn.execute(
+            "INSERT INTO shared_links (scope, url, cache_key, error, shared_by, shared_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (scope, url, cache_key, error, by, time.time()),
+        )
+        await self._db.conn.commit()
+
+    async def between(self, scope: str, start: float, end: float) -> list[SharedLink]:
+        async with self._db.conn.execute(
+            "SELECT url, cache_key, error, shared_by, shared_at FROM shared_links"
+            " WHERE scope = ? AND shared_at >= ? AND shared_at < ? ORDER BY shared_at, id",
+            (scope, start, end),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [SharedLink(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def mark_roundup(self, scope: str, period_end: float) -> bool:
+        """Record a roundup as posted; False if it already was (so it is never posted twice)."""
+        cur = await self._db.conn.execute(
+            "INSERT OR IGNORE INTO roundups (scope, period_end, posted_at) VALUES (?, ?, ?)",
+            (scope, period_end, time.time()),
+        )
+        await self._db.conn.commit()
+        return cur.rowcount == 1
+
+
+async def get_by_key(db: Database, cache_key: str) -> Digest | None:
+    """A cached digest by its raw key (roundups link to what was written)."""
+    async with db.conn.execute("SELECT payload FROM digests WHERE cache_key = ?", (cache_key,)) as cur:
+        row = await cur.fetchone()
+    return None if row is None else Digest.from_dict(json.loads(row["payload"]))
