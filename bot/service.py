@@ -1,0 +1,67 @@
+"""`agora run`: the long-running bot, every enabled platform sharing one Agora (one model, one DB)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Protocol
+
+from bot.app import Agora
+from bot.config import Config
+from bot.core.bot import BotCore
+from bot.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class ChatPlatform(Protocol):
+    """One lifecycle for every platform: run until cancelled, then close."""
+
+    async def run(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def build_platforms(config: Config, core: BotCore) -> list[ChatPlatform]:
+    platforms: list[ChatPlatform] = []
+    if config.matrix.enabled:
+        from bot.platforms.matrix import MatrixPlatform
+
+        platforms.append(MatrixPlatform(config.matrix, core, config.data_path))
+    if config.discord.enabled:
+        from bot.platforms.discord import DiscordPlatform
+
+        platforms.append(DiscordPlatform(config.discord, core, config.data_path))
+    if not platforms:
+        raise ConfigError("no platform enabled: set enabled = true in [matrix] or [discord]")
+    return platforms
+
+
+async def run_bots(config: Config) -> None:
+    """Start the model and every enabled platform; stop cleanly on SIGINT/SIGTERM."""
+    async with Agora(config) as app:
+        core = BotCore(app)
+        platforms = build_platforms(config, core)
+        app.start_model()  # load while the platforms connect
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        tasks = [asyncio.create_task(p.run(), name=type(p).__name__) for p in platforms]
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopper and task.exception() is not None:
+                    log.error("platform %s stopped: %r", task.get_name(), task.exception())
+        finally:
+            log.info("shutting down")
+            for task in [*tasks, stopper]:
+                task.cancel()
+            for platform in platforms:
+                with contextlib.suppress(Exception):
+                    await platform.close()
+            await asyncio.gather(*tasks, stopper, return_exceptions=True)
