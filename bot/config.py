@@ -30,7 +30,7 @@ class GeneralConfig:
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
     source: str = "embedded"  # "embedded", "smollm2", a .gguf file, a model directory or a hub id
-    backend: Literal["auto", "transformers", "echo"] = "auto"
+    backend: Literal["auto", "llamacpp", "transformers", "echo"] = "auto"  # auto: llamacpp for a GGUF on CPU
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     threads: int = 0  # 0: the library's default
@@ -88,9 +88,17 @@ class MatrixConfig:
     moderator_level: int = 50
     allowed_inviters: tuple[str, ...] = ()  # "@user:server" or ":server"; empty = anyone
     reply_in_thread: bool = True  # default when a room has no "reponse" setting
+    sync_timeout: float = 30.0  # seconds the homeserver may hold a sync open
+    backoff_max: float = 60.0  # longest wait between two retries (sync, login, send)
+    send_attempts: int = 5  # tries for one message before it is logged as lost
+    decrypt_wait: float = 5.0  # seconds to wait for a late room key before saying "undecryptable"
 
     def __post_init__(self) -> None:
         _check_range("matrix.moderator_level", self.moderator_level, 0, 100)
+        _check_range("matrix.sync_timeout", self.sync_timeout, 0.1, 300)
+        _check_range("matrix.backoff_max", self.backoff_max, 0.1, 3600)
+        _check_range("matrix.send_attempts", self.send_attempts, 1, 100)
+        _check_range("matrix.decrypt_wait", self.decrypt_wait, 0, 600)
         if not self.command_prefix or len(self.command_prefix) > 3:
             raise ConfigError("matrix.command_prefix: one to three characters")
 

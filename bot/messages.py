@@ -47,7 +47,57 @@ def help_text(prefix: str, *, slash: bool = False) -> str:
         f"• {p}aide — cette aide",
     ]
     if slash:
+        lines.insert(
+            -2, f"• {p}config salon-auto ajouter|retirer #salon — résumés automatiques d'un salon (modérateurs)"
+        )
         lines.append("• Clic droit sur un message → Applications → « Résumer » : résume ses liens")
     else:
         lines.append("• Mentionnez-moi avec un lien pour le faire résumer")
     return "\n".join(lines)
+
+
+# --- Discord -----------------------------------------------------------------------------------------
+# Application command names and descriptions (Discord shows them in its command picker; at most 100
+# characters a description).
+DISCORD_RESUME = "Résumer un article sous forme de débat"
+DISCORD_RESUME_URL = "Lien de l'article (http ou https)"
+DISCORD_RESUME_LENGTH = "Longueur du résumé (par défaut : celle du serveur)"
+DISCORD_MESSAGE_ACTION = "Résumer"
+DISCORD_CONFIG = "Réglages d'Agora sur ce serveur"
+DISCORD_CONFIG_VIEW = "Voir les réglages de ce salon"
+DISCORD_CONFIG_SET = "Modifier un réglage (permission « Gérer le serveur »)"
+DISCORD_CONFIG_KEY = "Le réglage à modifier"
+DISCORD_CONFIG_VALUE = "La nouvelle valeur (« défaut » pour revenir à la valeur par défaut)"
+DISCORD_AUTO = "Résumés automatiques des liens d'un salon"
+DISCORD_AUTO_ADD = "Résumer automatiquement les liens partagés dans un salon"
+DISCORD_AUTO_REMOVE = "Ne plus résumer automatiquement les liens d'un salon"
+DISCORD_AUTO_CHANNEL = "Le salon"
+DISCORD_ROUNDUP = "Publier maintenant le récapitulatif des liens partagés dans ce salon"
+DISCORD_HELP = "Ce que fait Agora et comment l'utiliser"
+
+DISCORD_NEEDS_MANAGE_GUILD = (
+    "⛔ Seuls les membres qui ont la permission « Gérer le serveur » peuvent modifier la configuration."
+)
+DISCORD_GUILD_ONLY = "Cette commande ne fonctionne que dans un serveur."
+DISCORD_AUTO_ON = "✅ Résumés automatiques activés dans {channel}."
+DISCORD_AUTO_OFF = "✅ Résumés automatiques désactivés dans {channel}."
+DISCORD_AUTO_INTENT_OFF = (
+    "⚠️ Les résumés automatiques sont désactivés dans la configuration du bot (intention « contenu "
+    "des messages ») : ce réglage prendra effet quand un administrateur du bot l'activera."
+)
+DISCORD_THREAD_NAME = "Débat : {title}"
+DISCORD_LATE = "Voici le résumé demandé par {user} (trop long pour la réponse à la commande) :"
+
+
+def progress(url: str, step: str | None = None) -> str:
+    """The working status shown while a digest is written: the link, then the current step."""
+    text = f"{WORKING}\n{url}"
+    return f"{text}\n\n*{step}*" if step else text
+
+
+# --- Matrix --------------------------------------------------------------------------------------------
+
+MATRIX_NOT_MODERATOR = (
+    "⛔ Seuls les modérateurs de ce salon (niveau de pouvoir {level} ou plus) peuvent modifier les "
+    "réglages. Vous pouvez les consulter avec {prefix}config."
+)
