@@ -1,0 +1,332 @@
+"""Where an answer goes (an interaction's response, a thread, a reply) and how a digest gets there.
+
+A digest takes longer than Discord's 3 seconds, so every answer starts as a "⏳" status message that is
+edited as the pipeline moves, then replaced by the first part of the digest; the other parts follow
+as new messages, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
+
+import discord
+
+from bot import messages
+from bot.core.bot import BotCore, Scope
+from bot.core.types import Length
+from bot.errors import AgoraError, user_message
+from bot.platforms.discord import render
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+
+#: An interaction token lives 15 minutes; past this margin before its end, answers go to the channel.
+TOKEN_MARGIN = dt.timedelta(seconds=60)
+#: Edits of a status message at most this often (Discord rate-limits webhook edits).
+STATUS_INTERVAL = 1.0
+
+Fields = dict[str, Any]
+
+
+class Sink(Protocol):
+    """The messages of one answer: `open` a new one (editable), `replace` its content, `send` more."""
+
+    embeds_allowed: bool
+
+    async def open(self, **fields: Any) -> Editable: ...
+
+    async def replace(self, slot: Editable, **fields: Any) -> None: ...
+
+    async def refresh(self, slot: Editable, **fields: Any) -> None:
+        """Best-effort edit (a status update): never moves the answer elsewhere."""
+
+    async def send(self, **fields: Any) -> None: ...
+
+
+def embeds_fields(embeds: list[discord.Embed]) -> Fields:
+    return {"content": None, "embeds": embeds, "allowed_mentions": NO_MENTIONS}
+
+
+def content_fields(text: str) -> Fields:
+    return {"content": text, "embeds": [], "allowed_mentions": NO_MENTIONS}
+
+
+class _Original:
+    """The interaction's own response message (the deferred "thinking" one)."""
+
+    def __init__(self, interaction: discord.Interaction) -> None:
+        self._interaction = interaction
+
+    async def edit(self, **fields: Any) -> Any:
+        return await self._interaction.edit_original_response(**fields)
+
+
+#: A message of an answer that can be edited (WebhookMessage, a follow-up, is a Message too).
+Editable = discord.Message | _Original
+
+
+class InteractionSink:
+    """Answers through the interaction token; in the channel once the token is about to expire."""
+
+    embeds_allowed = True
+
+    def __init__(self, interaction: discord.Interaction) -> None:
+        self._interaction = interaction
+        self._original_used = False
+        self._announced_late = False
+
+    def expired(self) -> bool:
+        return discord.utils.utcnow() >= self._interaction.expires_at - TOKEN_MARGIN
+
+    async def open(self, **fields: Any) -> Editable:
+        if self.expired():
+            return await self._channel_send(**fields)
+        if not self._original_used:
+            self._original_used = True
+            slot = _Original(self._interaction)
+            await slot.edit(**fields)
+            return slot
+        return await self._interaction.followup.send(wait=True, **_send_fields(fields))
+
+    async def replace(self, slot: Editable, **fields: Any) -> None:
+        token_bound = isinstance(slot, _Original | discord.WebhookMessage)
+        if token_bound and self.expired():
+            await self._channel_send(**fields)
+            return
+        try:
+            await slot.edit(**fields)
+        except discord.HTTPException as exc:
+            # 401 Invalid Webhook Token / 404 Unknown Webhook: the token died before its 15 minutes.
+            if not token_bound or exc.status not in (401, 404):
+                raise
+            await self._channel_send(**fields)
+
+    async def refresh(self, slot: Editable, **fields: Any) -> None:
+        if isinstance(slot, _Original | discord.WebhookMessage) and self.expired():
+            return
+        await slot.edit(**fields)
+
+    async def send(self, **fields: Any) -> None:
+        if self.expired():
+            await self._channel_send(**fields)
+            return
+        await self._interaction.followup.send(wait=True, **_send_fields(fields))
+
+    async def _channel_send(self, **fields: Any) -> discord.Message:
+        channel = self._interaction.channel
+        if not isinstance(channel, discord.abc.Messageable):
+            raise RuntimeError("interaction expired and its channel cannot be written to")
+        if not self._announced_late:  # say for whom (a mention that pings nobody)
+            self._announced_late = True
+            late = messages.DISCORD_LATE.format(user=self._interaction.user.mention)
+            await channel.send(**_send_fields(content_fields(late)))
+        return await channel.send(**_send_fields(fields))
+
+
+class ChannelSink:
+    """Automatic digests: in a thread on the shared message, or as a reply to it."""
+
+    def __init__(self, message: discord.Message, *, thread: bool, thread_name: str, embeds_allowed: bool) -> None:
+        self._message = message
+        self._want_thread = thread
+        self._thread_name = thread_name
+        self._thread: discord.Thread | None = None
+        self.embeds_allowed = embeds_allowed
+
+    async def _destination(self) -> discord.Thread | None:
+        if self._want_thread and self._thread is None:
+            try:
+                self._thread = await self._message.create_thread(
+                    name=render.truncate(self._thread_name, 100), auto_archive_duration=1440
+                )
+            except discord.HTTPException as exc:  # no permission, or the message already has a thread
+                log.warning("cannot open a thread on message %s (%s): replying instead", self._message.id, exc)
+                self._want_thread = False
+        return self._thread
+
+    async def open(self, **fields: Any) -> Editable:
+        thread = await self._destination()
+        if thread is not None:
+            return await thread.send(**_send_fields(fields))
+        return await self._message.reply(mention_author=False, **_send_fields(fields))
+
+    async def replace(self, slot: Editable, **fields: Any) -> None:
+        await slot.edit(**fields)
+
+    async def refresh(self, slot: Editable, **fields: Any) -> None:
+        await slot.edit(**fields)
+
+    async def send(self, **fields: Any) -> None:
+        thread = await self._destination()
+        target: discord.abc.Messageable = thread if thread is not None else self._message.channel
+        await target.send(**_send_fields(fields))
+
+
+def _send_fields(fields: Fields) -> Fields:
+    """`send` takes no `content=None` / `embeds=[]` pair the way `edit` does."""
+    out = {k: v for k, v in fields.items() if v is not None}
+    if not out.get("embeds"):
+        out.pop("embeds", None)
+    return out
+
+
+class StatusUpdater:
+    """Shows the pipeline's progress on the status message, at most once per interval."""
+
+    def __init__(self, edit: Callable[[str], Awaitable[None]], *, interval: float = STATUS_INTERVAL) -> None:
+        self._edit = edit
+        self._interval = interval
+        self._latest = ""
+        self._wake = asyncio.Event()
+        self._stopped = False
+        self._editing = False
+        self._task: asyncio.Task[None] | None = None
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+
+    def notify(self, text: str) -> None:
+        """Progress callback of the pipeline (may be called from another thread)."""
+        if threading.get_ident() != self._thread:
+            self._loop.call_soon_threadsafe(self.notify, text)
+            return
+        if self._stopped:
+            return
+        self._latest = text
+        self._wake.set()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="discord-status")
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            if self._stopped:
+                return
+            self._wake.clear()
+            self._editing = True
+            try:
+                await self._edit(self._latest)
+            except Exception as exc:  # a missed status update is harmless (HTTP error, lost connection)
+                log.debug("status update failed: %r", exc)
+            finally:
+                self._editing = False
+            if self._stopped:
+                return
+            await asyncio.sleep(self._interval)
+
+    async def stop(self) -> None:
+        """No more updates; an edit under way finishes first, so the final answer is never overwritten."""
+        self._stopped = True
+        self._wake.set()
+        task = self._task
+        if task is None:
+            return
+        if not task.done() and not self._editing:
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # also retrieves any error it ended with
+
+
+def status_fields(sink: Sink, text: str) -> Fields:
+    if sink.embeds_allowed:
+        return embeds_fields([render.status_embed(text)])
+    return content_fields(render.truncate(text, render.CONTENT_LIMIT))
+
+
+def error_fields(sink: Sink, text: str) -> Fields:
+    if sink.embeds_allowed:
+        return embeds_fields([render.error_embed(text)])
+    return content_fields(render.truncate(text, render.CONTENT_LIMIT))
+
+
+async def deliver_digest(core: BotCore, sink: Sink, scope: Scope, user: str, url: str, length: Length | None) -> bool:
+    """One link: status, then the digest (or the French reason it failed). True when a digest was posted."""
+    slot = await sink.open(**status_fields(sink, messages.progress(url)))
+    updater = StatusUpdater(lambda step: sink.refresh(slot, **status_fields(sink, messages.progress(url, step))))
+    try:
+        outcome = await core.digest(scope, user, url, length, progress=updater.notify)
+    except Exception as exc:
+        await updater.stop()
+        if not isinstance(exc, AgoraError):
+            log.exception("digest of %s failed", url)
+        else:
+            log.info("digest of %s refused: %s (%s)", url, exc.kind, exc.detail)
+        await sink.replace(slot, **error_fields(sink, messages.FAILED.format(url=url, reason=user_message(exc))))
+        return False
+    finally:
+        await updater.stop()  # no status edit may land after the answer (a no-op if already stopped)
+    if sink.embeds_allowed:
+        parts = [embeds_fields(m) for m in render.digest_messages(outcome.digest)]
+    else:
+        parts = [content_fields(m) for m in render.digest_plain(outcome.digest)]
+    await sink.replace(slot, **parts[0])
+    for more in parts[1:]:
+        await sink.send(**more)
+    return True
+
+
+async def deliver_text(sink: Sink, text: str, *, slot: Editable | None = None) -> None:
+    """A longer French text (roundup, settings) split over messages, in order."""
+    if sink.embeds_allowed:
+        parts = [embeds_fields(m) for m in render.text_messages(text)]
+    else:
+        parts = [content_fields(m) for m in render.text_plain(text)]
+    if slot is None:
+        await sink.open(**parts[0])
+    else:
+        await sink.replace(slot, **parts[0])
+    for more in parts[1:]:
+        await sink.send(**more)
+
+
+class Tasks:
+    """Background work kept referenced (so it is never garbage-collected) and its failures logged."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=exc)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def close(self) -> None:
+        """Cancel what is still running and wait for it."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class SeenIds:
+    """Message and interaction ids already handled, so a gateway replay never answers twice."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._ids: collections.OrderedDict[int, None] = collections.OrderedDict()
+
+    def add(self, item: int) -> bool:
+        """Remember `item`; False if it was already there."""
+        if item in self._ids:
+            return False
+        self._ids[item] = None
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+        return True
