@@ -1,0 +1,234 @@
+"""Digest quality over ../shared/corpus (issue #6): `python bench/quality.py [options]`.
+
+For each corpus page (French articles, the English/German tricky pages, the OrangeSum pages) and
+the first N OrangeSum test items it writes a digest with the configured model and prints, per item
+and overall: structure, language, copying, distinctness, unsupported facts, prose; on OrangeSum also
+ROUGE-1/2/L of the factual recap against the human summary, next to BARThez, mBARThez and lead-3 on
+the same items. Tokenizer: lower-cased Unicode words, accents kept (see bench/quality_metrics.py).
+Full digests of a few pages go to bench/samples/. Figures go to bench/RESULTS.md, section "## Quality".
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.quality_metrics import (  # noqa: E402
+    DigestScores,
+    lead_n,
+    mean,
+    rouge_l,
+    rouge_n,
+    score_digest,
+)
+from bench.results import replace_section  # noqa: E402
+from bot.app import Agora  # noqa: E402
+from bot.config import Config  # noqa: E402
+from bot.core.types import Article, FetchedDocument, Length, Part  # noqa: E402
+from bot.errors import AgoraError  # noqa: E402
+from bot.pipeline.render import to_markdown  # noqa: E402
+
+CORPUS = ROOT.parent / "shared" / "corpus"
+ORANGESUM = CORPUS / "_datasets" / "orangesum-test" / "abstracts"
+SAMPLE_PAGES = (
+    "fr05-lopinion-glyphosate",
+    "fr21-lemonde-loi-renseignement",
+    "fr25-orangesum-grand-debat-maire",
+    "tricky03-mojibake-utf8-as-cp1252-de",
+)
+
+
+def corpus_items(which: str) -> list[Path]:
+    index = json.loads((CORPUS / "index.json").read_text(encoding="utf-8"))
+    folders = [CORPUS / e["folder"] for e in index]
+    keep = []
+    for folder in folders:
+        name = folder.name
+        if which == "none":
+            continue
+        if name.startswith("fr") or (
+            which == "all" and name.startswith(("tricky01", "tricky02", "tricky03", "tricky04", "tricky11"))
+        ):
+            keep.append(folder)
+    return keep
+
+
+def load_orangesum(n: int) -> list[dict[str, str]]:
+    def lines(name: str) -> list[str]:
+        with (ORANGESUM / name).open(encoding="utf-8") as f:
+            return [next(f).strip() for _ in range(n)]
+
+    return [
+        {"source": s, "gold": g, "barthez": b, "mbarthez": m}
+        for s, g, b, m in zip(
+            lines("source_documents.txt"), lines("gold.txt"), lines("barthez.txt"), lines("mbarthez.txt"), strict=True
+        )
+    ]
+
+
+def _row(name: str, s: DigestScores, seconds: float, extra: str = "") -> str:
+    return (
+        f"| {name} | {'oui' if s.structure else 'NON'} | {s.french_parts}/6 | {len(s.stray_words)} | "
+        f"{s.copy_overall:.1%} | {s.copy_recap:.1%} | {s.max_pair_rouge_l:.2f} | {s.opt_vs_pess:.2f} | "
+        f"{s.unsupported}/{s.facts} | {s.bullets} | {s.hook_chars} | {seconds:.0f}{extra} |"
+    )
+
+
+HEADER = (
+    "| item | structure | French parts | stray EN words | copied 8-grams | copied (recap) | max ROUGE-L "
+    "between parts | opt vs pess | unsupported facts | bullet lines | hook chars | s |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+async def run(args: argparse.Namespace) -> str:
+    cfg = Config(base_dir=str(ROOT)).replace(
+        model={"source": args.model, "backend": args.backend},
+        general={"data_dir": args.data_dir},
+    )
+    length = Length(args.length)
+    rows: list[str] = []
+    scores: list[DigestScores] = []
+    rouge_rows: list[dict[str, float]] = []
+    failures: list[str] = []
+    samples_dir = ROOT / "bench" / "samples"
+    samples_dir.mkdir(exist_ok=True)
+    started = time.monotonic()
+    async with Agora(cfg) as app:
+        for folder in corpus_items(args.pages)[: args.max_pages]:
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            body = (folder / meta.get("file", "source.html")).read_bytes()
+            doc = FetchedDocument(
+                meta["url"],
+                meta["url"],
+                "application/pdf" if meta.get("file") == "source.pdf" else "text/html",
+                None,
+                body,
+            )
+            t0 = time.monotonic()
+            try:
+                article = await app.extract(doc)
+                digest = await app.summarize(article, length)
+            except AgoraError as exc:
+                failures.append(f"{folder.name}: {exc.user_message}")
+                continue
+            md = to_markdown(digest)
+            s = score_digest(digest, md, article.text)
+            scores.append(s)
+            rows.append(_row(folder.name, s, time.monotonic() - t0))
+            if folder.name in SAMPLE_PAGES:
+                (samples_dir / f"{folder.name}.md").write_text(md + "\n", encoding="utf-8")
+            print(rows[-1], flush=True)
+        for i, item in enumerate(load_orangesum(args.orangesum)):
+            article = Article(
+                url=f"orangesum:test:{i}",
+                final_url=f"orangesum:test:{i}",
+                title=lead_n(item["source"], 1)[:120],
+                text=item["source"],
+                site="OrangeSum",
+            )
+            t0 = time.monotonic()
+            digest = await app.summarize(article, length)
+            md = to_markdown(digest)
+            s = score_digest(digest, md, article.text)
+            scores.append(s)
+            recap = digest.parts[Part.RECAP]
+            r = {}
+            for label, text in (
+                ("agora", recap),
+                ("barthez", item["barthez"]),
+                ("mbarthez", item["mbarthez"]),
+                ("lead3", lead_n(item["source"], 3)),
+            ):
+                r[f"{label}_r1"] = rouge_n(text, item["gold"], 1)
+                r[f"{label}_r2"] = rouge_n(text, item["gold"], 2)
+                r[f"{label}_rl"] = rouge_l(text, item["gold"])
+            rouge_rows.append(r)
+            rows.append(
+                _row(
+                    f"orangesum-{i}",
+                    s,
+                    time.monotonic() - t0,
+                    f" (R-L {r['agora_rl']:.3f} vs BARThez {r['barthez_rl']:.3f})",
+                )
+            )
+            print(rows[-1], flush=True)
+    total = time.monotonic() - started
+    n = len(scores)
+    facts = sum(s.facts for s in scores)
+    overall = [
+        f"- items digested: {n} ({len(failures)} refused: {'; '.join(failures) or 'none'}); {total / 60:.1f} min",
+        f"- structure: {sum(s.structure for s in scores)}/{n}",
+        f"- every part French: {sum(s.french_parts == 6 for s in scores)}/{n}; stray English words: "
+        f"{sum(len(s.stray_words) for s in scores)} in all",
+        f"- copied 8-grams: {mean(s.copy_overall for s in scores):.1%} of the digest (target ≤ 5%), "
+        f"{mean(s.copy_recap for s in scores):.1%} of the recap (target ≤ 15%)",
+        f"- max ROUGE-L between two parts: {mean(s.max_pair_rouge_l for s in scores):.2f} mean, "
+        f"{max((s.max_pair_rouge_l for s in scores), default=0):.2f} worst (target ≤ 0.35); optimistic vs "
+        f"pessimistic {mean(s.opt_vs_pess for s in scores):.2f} (target ≤ 0.25)",
+        f"- unsupported numbers/names in the recap: {sum(s.unsupported for s in scores)}/{facts} "
+        f"({sum(s.unsupported for s in scores) / max(1, facts):.1%}, target ≤ 2%)",
+        f"- bullet lines: {sum(s.bullets for s in scores)}; hook ≤ 280 chars: "
+        f"{sum(s.hook_chars <= 280 for s in scores)}/{n}",
+    ]
+    if rouge_rows:
+
+        def avg(key: str) -> float:
+            return mean(r[key] for r in rouge_rows)
+
+        overall.append(
+            f"- OrangeSum ({len(rouge_rows)} items), recap vs human summary, F1 "
+            "(tokenizer: lower-cased \\w+ words, accents kept):"
+        )
+        overall.append("\n| system | ROUGE-1 | ROUGE-2 | ROUGE-L |\n|---|---|---|---|")
+        for label, name in (
+            ("agora", "Agora recap"),
+            ("barthez", "BARThez"),
+            ("mbarthez", "mBARThez"),
+            ("lead3", "lead-3"),
+        ):
+            overall.append(
+                f"| {name} | {avg(label + '_r1'):.3f} | {avg(label + '_r2'):.3f} | {avg(label + '_rl'):.3f} |"
+            )
+    command = "python bench/quality.py " + " ".join(sys.argv[1:])
+    report = "\n".join(
+        [
+            f"Command: `{command.strip()}` — model `{args.model}`, backend `{args.backend}`, length `{args.length}`, "
+            f"{dt.date.today().isoformat()}.",
+            "",
+            *overall,
+            "",
+            HEADER,
+            *rows,
+        ]
+    )
+    return report
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="embedded")
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--length", default="standard", choices=[x.value for x in Length])
+    p.add_argument("--pages", default="all", choices=["all", "fr", "none"])
+    p.add_argument("--max-pages", type=int, default=1000)
+    p.add_argument("--orangesum", type=int, default=50)
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--no-write", action="store_true", help="print only, do not update bench/RESULTS.md")
+    args = p.parse_args()
+    report = asyncio.run(run(args))
+    print(report)
+    if not args.no_write:
+        replace_section(ROOT / "bench" / "RESULTS.md", "Quality", report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""Digest quality metrics (issue #6), importable by bench/quality.py and by the unit tests.
+
+Tokenizer for every metric: lower-cased Unicode words (`\\w+`, accents kept, digits kept), so
+"modèle" and "modele" differ. ROUGE is computed here (F1 of unigram, bigram and LCS overlap)
+rather than with the `rouge-score` package, whose default tokenizer drops accented letters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from bot.core.types import Digest, Part
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SENT = re.compile(r"(?<=[.!?…])\s+")
+
+# Common English words that are not also French words: their presence in a part is a stray word.
+ENGLISH = frozenset(
+    """
+    the and of is are was were with this that which what who whom whose these those there their they
+    them have has had been being would could should will shall may might must can cannot not but from
+    into onto about above below after before because while where when however moreover therefore
+    although though also only just very much many more most some any each every other such than then
+    it its he she his her him we our you your my us government policy law new debate view views
+    example optimistic pessimistic neutral summary factual reference overall key benefits risks
+    """.split()
+)
+FRENCH_HINTS = frozenset(
+    "le la les des une est et que qui dans pour du en au aux sur par pas plus ce cette ces son sa ses".split()
+)
+
+
+def words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def copy_rate(text: str, source: str, n: int = 8) -> float:
+    """Share of the text's word n-grams that also appear in the source (0 when the text is shorter)."""
+    grams = ngrams(words(text), n)
+    if not grams:
+        return 0.0
+    source_grams = set(ngrams(words(source), n))
+    return sum(g in source_grams for g in grams) / len(grams)
+
+
+def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
+    if not a or not b:
+        return 0
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+def _f1(overlap: float, candidate: int, reference: int) -> float:
+    if overlap == 0 or candidate == 0 or reference == 0:
+        return 0.0
+    p, r = overlap / candidate, overlap / reference
+    return 2 * p * r / (p + r)
+
+
+def rouge_n(candidate: str, reference: str, n: int) -> float:
+    c, r = Counter(ngrams(words(candidate), n)), Counter(ngrams(words(reference), n))
+    return _f1(sum((c & r).values()), sum(c.values()), sum(r.values()))
+
+
+def rouge_l(candidate: str, reference: str) -> float:
+    c, r = words(candidate), words(reference)
+    return _f1(_lcs(c, r), len(c), len(r))
+
+
+def stray_english(text: str) -> list[str]:
+    """English words in a French text (proper names excepted by the list's construction)."""
+    return [w for w in words(text) if w in ENGLISH]
+
+
+def is_french(text: str) -> bool:
+    tokens = words(text)
+    if len(tokens) < 5:
+        return True
+    fr = sum(t in FRENCH_HINTS for t in tokens)
+    en = sum(t in ENGLISH for t in tokens)
+    return fr > en and en <= max(1, len(tokens) // 50)
+
+
+_NUMBER = re.compile(r"\d+(?:[.,\s]\d{3})*(?:[.,]\d+)?")
+_NAME = re.compile(r"(?<![.!?…]\s)(?<!^)\b([A-ZÀ-ÖØ-Þ][\w’'-]+(?:\s+[A-ZÀ-ÖØ-Þ][\w’'-]+)*)")
+
+
+def facts(text: str) -> set[str]:
+    """Numbers and capitalised names (not at a sentence start) mentioned in a text."""
+    found = {re.sub(r"\s", "", m.group(0)).replace(",", ".") for m in _NUMBER.finditer(text)}
+    for sentence in _SENT.split(text):
+        for m in _NAME.finditer(sentence):
+            if m.start() > 0:
+                found.add(m.group(1).lower())
+    return found
+
+
+def unsupported_facts(text: str, source: str) -> tuple[int, int]:
+    """(facts in the text absent from the source, facts in the text)."""
+    mine = facts(text)
+    src_numbers = {re.sub(r"\s", "", m.group(0)).replace(",", ".") for m in _NUMBER.finditer(source)}
+    src_lower = source.lower()
+    missing = [f for f in mine if f not in src_numbers and f not in src_lower]
+    return len(missing), len(mine)
+
+
+def bullet_lines(text: str) -> int:
+    return sum(bool(re.match(r"^\s*(?:[-*•]|\d+[.)])\s+", line)) for line in text.splitlines())
+
+
+VIEW_PARTS = (Part.RECAP, Part.NEUTRE, Part.EXEMPLE, Part.OPTIMISTE, Part.PESSIMISTE)
+
+HEADINGS = [p.heading for p in Part if p.heading]
+
+
+def structure_ok(markdown: str) -> bool:
+    """Every heading of DIGEST_FORMAT.md present exactly once, in order, after a non-empty hook."""
+    positions = []
+    for heading in HEADINGS:
+        marker = f"**{heading}**"
+        if markdown.count(marker) != 1:
+            return False
+        positions.append(markdown.index(marker))
+    hook = markdown[: positions[0]].strip()
+    return bool(hook) and positions == sorted(positions)
+
+
+@dataclass
+class DigestScores:
+    structure: bool
+    french_parts: int  # parts judged French (out of 6 written parts)
+    stray_words: list[str]
+    copy_overall: float
+    copy_recap: float
+    copy_by_part: dict[str, float]
+    max_pair_rouge_l: float
+    opt_vs_pess: float
+    unsupported: int
+    facts: int
+    bullets: int
+    hook_chars: int
+
+
+def score_digest(digest: Digest, markdown: str, source: str) -> DigestScores:
+    written = [p for p in Part if p is not Part.REFERENCE]
+    texts = {p: digest.parts[p] for p in written}
+    stray = [w for p in written for w in stray_english(texts[p])]
+    all_text = "\n".join(texts.values())
+    pairs = [(a, b) for i, a in enumerate(VIEW_PARTS) for b in VIEW_PARTS[i + 1 :]]
+    missing, total = unsupported_facts(texts[Part.RECAP], source)
+    return DigestScores(
+        structure=structure_ok(markdown),
+        french_parts=sum(is_french(texts[p]) for p in written),
+        stray_words=stray,
+        copy_overall=copy_rate(all_text, source),
+        copy_recap=copy_rate(texts[Part.RECAP], source),
+        copy_by_part={p.name.lower(): copy_rate(texts[p], source) for p in written},
+        max_pair_rouge_l=max(rouge_l(texts[a], texts[b]) for a, b in pairs),
+        opt_vs_pess=rouge_l(texts[Part.OPTIMISTE], texts[Part.PESSIMISTE]),
+        unsupported=missing,
+        facts=total,
+        bullets=sum(bullet_lines(t) for t in texts.values()),
+        hook_chars=len(texts[Part.ACCROCHE]),
+    )
+
+
+def lead_n(text: str, n: int = 3) -> str:
+    return " ".join(_SENT.split(text.strip())[:n])
+
+
+def mean(values: Iterable[float]) -> float:
+    vals = list(values)
+    return sum(vals) / len(vals) if vals else 0.0

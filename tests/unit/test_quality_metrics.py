@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.quality_metrics import (
+    copy_rate,
+    facts,
+    is_french,
+    lead_n,
+    rouge_l,
+    rouge_n,
+    score_digest,
+    stray_english,
+    structure_ok,
+    unsupported_facts,
+)
+from bench.results import replace_section
+from bot.core.types import Digest, Length, Part
+from bot.pipeline.render import to_markdown
+
+
+def test_rouge_keeps_accents_and_matches_hand_values() -> None:
+    assert rouge_n("le chat dort", "le chat dort", 1) == 1.0
+    assert rouge_n("modèle", "modele", 1) == 0.0  # accents kept
+    assert abs(rouge_n("a b c d", "a b x y", 1) - 0.5) < 1e-9
+    assert abs(rouge_n("a b c d", "a b x y", 2) - 1 / 3) < 1e-9
+    assert abs(rouge_l("a x b y c", "a b c") - 2 * 0.6 * 1.0 / 1.6) < 1e-9
+
+
+def test_copy_rate_counts_eight_grams() -> None:
+    source = "un deux trois quatre cinq six sept huit neuf dix"
+    assert copy_rate("un deux trois quatre cinq six sept huit", source) == 1.0
+    assert copy_rate("un deux trois quatre cinq six sept zéro", source) == 0.0
+    assert copy_rate("trop court", source) == 0.0
+
+
+def test_language_and_stray_words() -> None:
+    assert is_french("Le gouvernement a présenté la réforme des retraites dans un texte très attendu.")
+    assert not is_french("The government presented the pension reform in a much awaited text and this is it.")
+    assert stray_english("La réforme, however, est contestée.") == ["however"]
+
+
+def test_unsupported_facts() -> None:
+    source = "Emmanuel Macron a rencontré 653 maires à Grand-Bourgtheroulde."
+    missing, total = unsupported_facts("Le président Emmanuel Macron a vu 700 maires à Rouen.", source)
+    assert total >= 3 and missing == 2  # 700 and Rouen
+    assert "653" in facts("Il y avait 653 maires.")
+
+
+def test_structure_and_score_on_a_rendered_digest(tmp_path: Path) -> None:
+    parts = {p: f"Texte en français pour la partie {p.name.lower()} avec des mots." for p in Part}
+    digest = Digest("https://ex.fr", "https://ex.fr", "T", Length.COURT, parts)
+    md = to_markdown(digest)
+    assert structure_ok(md)
+    assert not structure_ok(md.replace("**Exemple**", ""))
+    assert not structure_ok(md + "\n**Exemple**\nencore")
+    s = score_digest(digest, md, "source sans rapport")
+    assert s.structure and s.french_parts == 6 and s.copy_overall == 0.0 and s.bullets == 0
+    assert lead_n("Un. Deux. Trois. Quatre.", 3) == "Un. Deux. Trois."
+    results = tmp_path / "R.md"
+    replace_section(results, "Quality", "v1")
+    replace_section(results, "Speed", "s")
+    replace_section(results, "Quality", "v2")
+    text = results.read_text(encoding="utf-8")
+    assert "v2" in text and "v1" not in text and text.index("## Quality") < text.index("## Speed")
