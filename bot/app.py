@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from bot.config import Config
 from bot.core.settings import Settings
@@ -67,6 +68,9 @@ class Agora:
             )
         )
         self._inflight: dict[str, asyncio.Future[Digest]] = {}
+        #: bot.ops.metrics.Metrics when metrics are enabled (`agora run`): the job queue reports each
+        #: answered request to it (`observe_digest`, `count_error`). None otherwise.
+        self.metrics: Any = None
 
     async def __aenter__(self) -> Agora:
         await self.db.open()

@@ -17,10 +17,19 @@ UNDECRYPTABLE = (
 AUTO_ON = "✅ Résumés automatiques activés dans ce salon."
 AUTO_OFF = "✅ Résumés automatiques désactivés dans ce salon."
 
+JOB_INTERRUPTED = "le résumé a été interrompu plusieurs fois (redémarrages du bot) ; réessayez plus tard."
+RATE_LIMIT_SERVER = "Ce serveur a atteint sa limite de résumés pour l'heure : réessayez plus tard."
+RATE_LIMIT_ROOM = "Ce salon a atteint sa limite de résumés pour l'heure : réessayez plus tard."
+
 ROUNDUP_TITLE = "📚 Récapitulatif des liens partagés — {period}"
 ROUNDUP_EMPTY = "Aucun lien n'a été partagé ici {period}."
 ROUNDUP_DEBATES = "Les débats de la période"
 ROUNDUP_FAILED_ENTRY = "⚠️ {url} — non résumé : {reason}"
+ROUNDUP_FULL_DIGEST = "↳ Résumé complet : {link}"
+ROUNDUP_COUNT = "{links} lien(s) partagé(s), {digests} résumé(s)."
+ROUNDUP_RECURRING = "Thèmes qui reviennent : {themes}."
+ROUNDUP_TOPICS = "Sujets abordés : {themes}."
+ROUNDUP_NO_THEME = "Pas de thème récurrent cette fois."
 
 
 def usage(prefix: str) -> str:

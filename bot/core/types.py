@@ -134,3 +134,29 @@ class Digest:
 
 def _opt(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where a message was posted: a platform, a server (Discord guild; None on Matrix) and a channel."""
+
+    platform: str  # "discord", "matrix", "console"
+    channel: str
+    server: str | None = None
+
+    @property
+    def server_key(self) -> str:
+        """Scope for server-wide settings and limits (the room itself on Matrix)."""
+        if self.server is None:
+            return self.channel_key
+        return f"{self.platform}:server:{self.server}"
+
+    @property
+    def channel_key(self) -> str:
+        return f"{self.platform}:channel:{self.channel}"
+
+    def keys(self) -> tuple[str, ...]:
+        """Settings scopes from the widest to the most specific."""
+        if self.server is None:
+            return (self.channel_key,)
+        return (self.server_key, self.channel_key)

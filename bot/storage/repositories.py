@@ -83,6 +83,26 @@ class SettingsRepository:
         await self._db.conn.execute("DELETE FROM settings WHERE scope = ? AND key = ?", (scope, key))
         await self._db.conn.commit()
 
+    async def with_key(self, key: str) -> list[tuple[str, Any, float]]:
+        """(scope, value, updated_at) of every scope that stores `key`."""
+        async with self._db.conn.execute(
+            "SELECT scope, value, updated_at FROM settings WHERE key = ? ORDER BY scope", (key,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(row["scope"], json.loads(row["value"]), float(row["updated_at"])) for row in rows]
+
+    async def last_change(self, scopes: tuple[str, ...], keys: tuple[str, ...]) -> float | None:
+        """When any of `keys` was last set in any of `scopes` (None if never)."""
+        if not scopes or not keys:
+            return None
+        sql = (
+            f"SELECT MAX(updated_at) FROM settings WHERE scope IN ({', '.join('?' * len(scopes))})"
+            f" AND key IN ({', '.join('?' * len(keys))})"
+        )
+        async with self._db.conn.execute(sql, (*scopes, *keys)) as cur:
+            row = await cur.fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     async def scopes(self, prefix: str = "") -> list[str]:
         async with self._db.conn.execute(
             "SELECT DISTINCT scope FROM settings WHERE scope LIKE ? ESCAPE '\\' ORDER BY scope",
@@ -99,6 +119,7 @@ class SharedLink:
     error: str | None
     shared_by: str | None
     shared_at: float
+    job_id: int | None = None
 
 
 class SharedLinks:
@@ -108,23 +129,32 @@ class SharedLinks:
         self._db = db
 
     async def add(
-        self, scope: str, url: str, *, cache_key: str | None, error: str | None, by: str | None
+        self,
+        scope: str,
+        url: str,
+        *,
+        cache_key: str | None,
+        error: str | None,
+        by: str | None,
+        job_id: int | None = None,
+        shared_at: float | None = None,
     ) -> None:
+        """Record a shared link; a job's link is recorded once however often the job ran."""
         await self._db.conn.execute(
-            "INSERT INTO shared_links (scope, url, cache_key, error, shared_by, shared_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (scope, url, cache_key, error, by, time.time()),
+            "INSERT OR IGNORE INTO shared_links (scope, url, cache_key, error, shared_by, shared_at, job_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (scope, url, cache_key, error, by, time.time() if shared_at is None else shared_at, job_id),
         )
         await self._db.conn.commit()
 
     async def between(self, scope: str, start: float, end: float) -> list[SharedLink]:
         async with self._db.conn.execute(
-            "SELECT url, cache_key, error, shared_by, shared_at FROM shared_links"
+            "SELECT url, cache_key, error, shared_by, shared_at, job_id FROM shared_links"
             " WHERE scope = ? AND shared_at >= ? AND shared_at < ? ORDER BY shared_at, id",
             (scope, start, end),
         ) as cur:
             rows = await cur.fetchall()
-        return [SharedLink(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        return [SharedLink(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     async def mark_roundup(self, scope: str, period_end: float) -> bool:
         """Record a roundup as posted; False if it already was (so it is never posted twice)."""
@@ -134,6 +164,35 @@ class SharedLinks:
         )
         await self._db.conn.commit()
         return cur.rowcount == 1
+
+    async def last_roundup(self, scope: str) -> float | None:
+        """End of the latest period whose roundup was posted here, if any."""
+        async with self._db.conn.execute("SELECT MAX(period_end) FROM roundups WHERE scope = ?", (scope,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+
+class Channels:
+    """Channels the bot was configured in, with their server (migration 004)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def remember(self, channel_key: str, platform: str, channel: str, server: str | None) -> None:
+        await self._db.conn.execute(
+            "INSERT INTO channels (channel_key, platform, channel, server, seen_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (channel_key) DO UPDATE SET server = excluded.server, seen_at = excluded.seen_at",
+            (channel_key, platform, channel, server, time.time()),
+        )
+        await self._db.conn.commit()
+
+    async def get(self, channel_key: str) -> tuple[str, str, str | None] | None:
+        """(platform, channel, server) of a channel key, if it was remembered."""
+        async with self._db.conn.execute(
+            "SELECT platform, channel, server FROM channels WHERE channel_key = ?", (channel_key,)
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), None if row[2] is None else str(row[2]))
 
 
 async def get_by_key(db: Database, cache_key: str) -> Digest | None:

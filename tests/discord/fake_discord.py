@@ -106,6 +106,7 @@ class FakeDiscord:
             {"id": str(self.guild_id), "type": 0, "allow": "0", "deny": str(EMBED_LINKS)}
         ]
         self.messages: dict[int, dict[str, Any]] = {}
+        self.nonces: dict[str, int] = {}  # enforced nonces of channel messages -> the message created
         self.requests: list[Recorded] = []
         self.received: list[dict[str, Any]] = []  # gateway frames from the bot
         self.sent: list[dict[str, Any]] = []  # gateway frames to the bot
@@ -647,8 +648,8 @@ class FakeDiscord:
         return _json(answer)
 
     def _find_webhook_message(self, issued: Issued, message: str) -> dict[str, Any] | None:
-        if message == "@original":
-            return issued.original
+        if message == "@original" or (issued.original is not None and message == issued.original["id"]):
+            return issued.original  # the original response is a webhook message too, with its own id
         found = self.messages.get(int(message)) if message.isdigit() else None
         return found if found is not None and found.get("webhook_id") else None
 
@@ -700,6 +701,11 @@ class FakeDiscord:
         if channel_id not in self.channels:
             return _json({"message": "Unknown Channel", "code": 10003}, status=404)
         body = request[BODY] or {}
+        nonce = body.get("nonce") if body.get("enforce_nonce") else None
+        if nonce is not None and nonce in self.nonces:
+            # Discord: "if another message was created by the same author with the same nonce, that
+            # message will be returned and no new message will be created" (a few minutes' window).
+            return _json(self.messages[self.nonces[nonce]])
         message = self.message(
             body.get("content", "") or "",
             author_id=self.bot_id,
@@ -708,6 +714,9 @@ class FakeDiscord:
             reference=body.get("message_reference"),
         )
         message["guild_id"] = str(self.guild_id)
+        if nonce is not None:
+            message["nonce"] = nonce
+            self.nonces[nonce] = int(message["id"])
         self.messages[int(message["id"])] = message
         return _json(message)
 

@@ -23,6 +23,7 @@ from bot.config import DiscordConfig, secret_from_env
 from bot.core.bot import BotCore
 from bot.platforms.discord.client import AgoraClient
 from bot.platforms.discord.delivery import Tasks
+from bot.platforms.discord.jobs import DiscordDeliverer
 
 __all__ = ["DiscordPlatform"]
 
@@ -47,13 +48,20 @@ class DiscordPlatform:
                 async with self.client:
                     await self.client.start(token)
             finally:
+                await self._detach()
                 await self.tasks.close()
 
     async def close(self) -> None:
-        """Cancel digests under way, then close the gateway and the HTTP session (idempotent)."""
+        """Stop posting (jobs stay in the queue), then close the gateway and the HTTP session (idempotent)."""
+        await self._detach()
         await self.tasks.close()
         if not self.client.is_closed():
             await self.client.close()
+
+    async def _detach(self) -> None:
+        if self.core.jobs.deliverer(DiscordDeliverer.platform) is self.client.deliverer:
+            await self.core.detach(DiscordDeliverer.platform)
+        await self.client.deliverer.close()
 
     def is_ready(self) -> bool:
         return self.client.is_ready()

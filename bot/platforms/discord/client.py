@@ -16,7 +16,8 @@ from bot.config import DiscordConfig
 from bot.core.bot import BotCore
 from bot.platforms.discord.commands import AgoraTree, Handlers, build_commands
 from bot.platforms.discord.convert import scope_of, user_id
-from bot.platforms.discord.delivery import NO_MENTIONS, ChannelSink, SeenIds, Tasks, deliver_digest
+from bot.platforms.discord.delivery import NO_MENTIONS, SeenIds, Tasks
+from bot.platforms.discord.jobs import DiscordDeliverer, message_target
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ class AgoraClient(discord.Client):
         self.tasks = tasks
         self.seen = SeenIds()
         self.tree = AgoraTree(self, seen=self.seen)
-        self.handlers = Handlers(core, config, tasks)
+        self.deliverer = DiscordDeliverer(self)
+        self.handlers = Handlers(core, config, tasks, self.deliverer)
         for command in build_commands(self.handlers):
             self.tree.add_command(command)
         self.synced: bool | None = None  # True: synced at start; False: unchanged, skipped
@@ -57,6 +59,9 @@ class AgoraClient(discord.Client):
             self.synced = await self.sync_commands()
         except discord.HTTPException:
             log.exception("could not sync application commands (they will be retried at next start)")
+        # Logged in: answers can be posted over HTTP now, those left over from before a restart first.
+        self.deliverer.bind()
+        await self.core.attach(self.deliverer)
 
     async def sync_commands(self) -> bool:
         """Sync to the development guild when set, globally otherwise, only if the tree changed."""
@@ -100,12 +105,9 @@ class AgoraClient(discord.Client):
             return
         scope = scope_of(message.channel, message.guild.id)
         urls = await self.core.auto_links(scope, message.content)
-        if urls:
-            self.tasks.spawn(self._auto_digest(message, urls), name=f"discord-auto-{message.id}")
-
-    async def _auto_digest(self, message: discord.Message, urls: list[str]) -> None:
-        assert message.guild is not None
-        scope = scope_of(message.channel, message.guild.id)
+        if not urls:
+            return
+        # Jobs are made here, before anything else is awaited for long: once made, a crash loses nothing.
         values = await self.core.settings_for(scope)
         me = message.guild.me
         channel = message.channel
@@ -113,14 +115,20 @@ class AgoraClient(discord.Client):
         if me is not None and isinstance(channel, discord.abc.GuildChannel):
             embeds_allowed = channel.permissions_for(me).embed_links
         host = urlsplit(urls[0]).hostname or urls[0]
-        sink = ChannelSink(
+        target = message_target(
             message,
             thread=values["reponse"] == "fil",
             thread_name=messages.DISCORD_THREAD_NAME.format(title=host),
-            embeds_allowed=embeds_allowed,
+            embeds=embeds_allowed,
         )
+        after: int | None = None
         for url in urls:
-            await deliver_digest(self.core, sink, scope, user_id(message.author), url, None)
+            job = await self.core.submit(
+                scope, user_id(message.author), url, None, target=target,
+                request_key=f"discord:message:{message.id}|{url}", after=after,
+            )
+            after = job.id
+            self.tasks.spawn(self.core.jobs.wait_delivered(job.id), name=f"discord-auto-{message.id}-{job.id}")
 
 
 def _read_state(path: Path) -> dict[str, str]:

@@ -27,9 +27,9 @@ from bot.platforms.discord.delivery import (
     InteractionSink,
     SeenIds,
     Tasks,
-    deliver_digest,
     deliver_text,
 )
+from bot.platforms.discord.jobs import DiscordDeliverer, interaction_target
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +80,11 @@ async def reply_ephemeral(interaction: discord.Interaction, text: str) -> None:
 class Handlers:
     """What each command does; one method per command, all going through BotCore."""
 
-    def __init__(self, core: BotCore, config: DiscordConfig, tasks: Tasks) -> None:
+    def __init__(self, core: BotCore, config: DiscordConfig, tasks: Tasks, deliverer: DiscordDeliverer) -> None:
         self.core = core
         self.config = config
         self.tasks = tasks
+        self.deliverer = deliverer
 
     # --- digests -------------------------------------------------------------------------------------
 
@@ -93,8 +94,8 @@ class Handlers:
             await reply_ephemeral(interaction, InvalidURL().user_message)
             return
         chosen = parse_length(length, "/") if length else None
-        await interaction.response.defer(thinking=True)  # the 3-second rule: acknowledge first
-        self._digest_links(interaction, found, chosen)
+        callback = await interaction.response.defer(thinking=True)  # the 3-second rule: acknowledge first
+        await self._digest_links(interaction, found, chosen, callback)
 
     async def summarize_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         values = await self.core.settings_for(interaction_scope(interaction))
@@ -103,19 +104,29 @@ class Handlers:
         if not found:
             await reply_ephemeral(interaction, messages.NO_LINK)
             return
-        await interaction.response.defer(thinking=True)
-        self._digest_links(interaction, found, None)
+        callback = await interaction.response.defer(thinking=True)
+        await self._digest_links(interaction, found, None, callback)
 
-    def _digest_links(self, interaction: discord.Interaction, urls: list[str], length: Length | None) -> None:
+    async def _digest_links(
+        self, interaction: discord.Interaction, urls: list[str], length: Length | None, callback: Any
+    ) -> None:
+        """One job per link: the first answers in the deferred response, the others in follow-ups."""
         scope = interaction_scope(interaction)
-        sink = InteractionSink(interaction)
         user = user_id(interaction.user)
-
-        async def work() -> None:
-            for url in urls:
-                await deliver_digest(self.core, sink, scope, user, url, length)
-
-        self.tasks.spawn(work(), name=f"discord-interaction-{interaction.id}")
+        # The deferred response's id lets a restarted bot edit it through the token, without the object.
+        original_id = getattr(callback, "message_id", None)
+        after: int | None = None
+        for index, url in enumerate(urls):
+            target = interaction_target(
+                interaction, original_id=original_id, slot="original" if index == 0 else "followup"
+            )
+            job = await self.core.submit(
+                scope, user, url, length, target=target,
+                request_key=f"discord:interaction:{interaction.id}|{url}", after=after,
+            )
+            self.deliverer.remember(job.id, interaction)
+            after = job.id
+            self.tasks.spawn(self.core.jobs.wait_delivered(job.id), name=f"discord-job-{job.id}")
 
     # --- settings ------------------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
-"""Where an answer goes (an interaction's response, a thread, a reply) and how a digest gets there.
+"""Answers to interactions (roundups, settings) and what digests share with them: message fields,
+the status updater, background tasks, replayed ids.
 
-A digest takes longer than Discord's 3 seconds, so every answer starts as a "⏳" status message that is
-edited as the pipeline moves, then replaced by the first part of the digest; the other parts follow
-as new messages, in order.
+Digests go through the job queue and `bot.platforms.discord.jobs`: a digest takes longer than
+Discord's 3 seconds, so every answer starts as a "⏳" status message that is edited as the pipeline
+moves, then replaced by the first part of the digest; the other parts follow as new messages, in order.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ from typing import Any, Protocol
 import discord
 
 from bot import messages
-from bot.core.bot import BotCore, Scope
-from bot.core.types import Length
-from bot.errors import AgoraError, user_message
 from bot.platforms.discord import render
 
 log = logging.getLogger(__name__)
@@ -93,7 +91,7 @@ class InteractionSink:
             slot = _Original(self._interaction)
             await slot.edit(**fields)
             return slot
-        return await self._interaction.followup.send(wait=True, **_send_fields(fields))
+        return await self._interaction.followup.send(wait=True, **send_fields(fields))
 
     async def replace(self, slot: Editable, **fields: Any) -> None:
         token_bound = isinstance(slot, _Original | discord.WebhookMessage)
@@ -117,7 +115,7 @@ class InteractionSink:
         if self.expired():
             await self._channel_send(**fields)
             return
-        await self._interaction.followup.send(wait=True, **_send_fields(fields))
+        await self._interaction.followup.send(wait=True, **send_fields(fields))
 
     async def _channel_send(self, **fields: Any) -> discord.Message:
         channel = self._interaction.channel
@@ -126,50 +124,11 @@ class InteractionSink:
         if not self._announced_late:  # say for whom (a mention that pings nobody)
             self._announced_late = True
             late = messages.DISCORD_LATE.format(user=self._interaction.user.mention)
-            await channel.send(**_send_fields(content_fields(late)))
-        return await channel.send(**_send_fields(fields))
+            await channel.send(**send_fields(content_fields(late)))
+        return await channel.send(**send_fields(fields))
 
 
-class ChannelSink:
-    """Automatic digests: in a thread on the shared message, or as a reply to it."""
-
-    def __init__(self, message: discord.Message, *, thread: bool, thread_name: str, embeds_allowed: bool) -> None:
-        self._message = message
-        self._want_thread = thread
-        self._thread_name = thread_name
-        self._thread: discord.Thread | None = None
-        self.embeds_allowed = embeds_allowed
-
-    async def _destination(self) -> discord.Thread | None:
-        if self._want_thread and self._thread is None:
-            try:
-                self._thread = await self._message.create_thread(
-                    name=render.truncate(self._thread_name, 100), auto_archive_duration=1440
-                )
-            except discord.HTTPException as exc:  # no permission, or the message already has a thread
-                log.warning("cannot open a thread on message %s (%s): replying instead", self._message.id, exc)
-                self._want_thread = False
-        return self._thread
-
-    async def open(self, **fields: Any) -> Editable:
-        thread = await self._destination()
-        if thread is not None:
-            return await thread.send(**_send_fields(fields))
-        return await self._message.reply(mention_author=False, **_send_fields(fields))
-
-    async def replace(self, slot: Editable, **fields: Any) -> None:
-        await slot.edit(**fields)
-
-    async def refresh(self, slot: Editable, **fields: Any) -> None:
-        await slot.edit(**fields)
-
-    async def send(self, **fields: Any) -> None:
-        thread = await self._destination()
-        target: discord.abc.Messageable = thread if thread is not None else self._message.channel
-        await target.send(**_send_fields(fields))
-
-
-def _send_fields(fields: Fields) -> Fields:
+def send_fields(fields: Fields) -> Fields:
     """`send` takes no `content=None` / `embeds=[]` pair the way `edit` does."""
     out = {k: v for k, v in fields.items() if v is not None}
     if not out.get("embeds"):
@@ -230,44 +189,6 @@ class StatusUpdater:
         if not task.done() and not self._editing:
             task.cancel()
         await asyncio.gather(task, return_exceptions=True)  # also retrieves any error it ended with
-
-
-def status_fields(sink: Sink, text: str) -> Fields:
-    if sink.embeds_allowed:
-        return embeds_fields([render.status_embed(text)])
-    return content_fields(render.truncate(text, render.CONTENT_LIMIT))
-
-
-def error_fields(sink: Sink, text: str) -> Fields:
-    if sink.embeds_allowed:
-        return embeds_fields([render.error_embed(text)])
-    return content_fields(render.truncate(text, render.CONTENT_LIMIT))
-
-
-async def deliver_digest(core: BotCore, sink: Sink, scope: Scope, user: str, url: str, length: Length | None) -> bool:
-    """One link: status, then the digest (or the French reason it failed). True when a digest was posted."""
-    slot = await sink.open(**status_fields(sink, messages.progress(url)))
-    updater = StatusUpdater(lambda step: sink.refresh(slot, **status_fields(sink, messages.progress(url, step))))
-    try:
-        outcome = await core.digest(scope, user, url, length, progress=updater.notify)
-    except Exception as exc:
-        await updater.stop()
-        if not isinstance(exc, AgoraError):
-            log.exception("digest of %s failed", url)
-        else:
-            log.info("digest of %s refused: %s (%s)", url, exc.kind, exc.detail)
-        await sink.replace(slot, **error_fields(sink, messages.FAILED.format(url=url, reason=user_message(exc))))
-        return False
-    finally:
-        await updater.stop()  # no status edit may land after the answer (a no-op if already stopped)
-    if sink.embeds_allowed:
-        parts = [embeds_fields(m) for m in render.digest_messages(outcome.digest)]
-    else:
-        parts = [content_fields(m) for m in render.digest_plain(outcome.digest)]
-    await sink.replace(slot, **parts[0])
-    for more in parts[1:]:
-        await sink.send(**more)
-    return True
 
 
 async def deliver_text(sink: Sink, text: str, *, slot: Editable | None = None) -> None:

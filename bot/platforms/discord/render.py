@@ -61,7 +61,8 @@ def digest_embeds(digest: Digest) -> list[discord.Embed]:
     texts = {part: text for part, _heading, text in safe_parts(digest)}
     reference = Part.REFERENCE.heading
     head = f"{_escape_headings(texts[Part.ACCROCHE])}\n\n**{reference}** {texts[Part.REFERENCE]}"
-    title = neutralize_mentions(digest.title.strip()) or digest.site or digest.final_url
+    # The page's site name is as untrusted as its title: both neutralised.
+    title = neutralize_mentions(digest.title.strip() or digest.site or digest.final_url)
     blocks.append((title, head))
     for part, heading, _text in safe_parts(digest):
         if part in (Part.ACCROCHE, Part.REFERENCE):

@@ -12,6 +12,7 @@ from typing import Any
 from bot.config import MatrixConfig
 from bot.core.bot import BotCore
 from bot.platforms.matrix.client import MatrixClient
+from bot.platforms.matrix.delivery import MatrixDeliverer
 from bot.platforms.matrix.handler import MatrixHandler
 from bot.platforms.matrix.store import MatrixStore
 
@@ -33,6 +34,7 @@ class MatrixPlatform:
         self.handler: MatrixHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self.attached = False
 
     async def run(self) -> None:
         """Connect, then sync forever; every error on the way is retried with backoff."""
@@ -57,6 +59,10 @@ class MatrixPlatform:
             await self.client.housekeeping()
             if first:
                 first = False
+                # Rooms are known now (encrypted sends need their members): answers can go out, those
+                # left over from before a restart first.
+                await self.core.attach(MatrixDeliverer(self.client))
+                self.attached = True
                 self.ready.set()
                 log.info("Matrix: %s (device %s) caught up, answering from now on",
                          self.client.user_id, self.client.device_id)
@@ -80,6 +86,9 @@ class MatrixPlatform:
         if self._closed:
             return
         self._closed = True
+        if self.attached:  # the job queue's reply tasks stop before the client they post with closes
+            self.attached = False
+            await self.core.detach(MatrixDeliverer.platform)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

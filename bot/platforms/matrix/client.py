@@ -272,15 +272,18 @@ class MatrixClient:
 
     # --- room actions -------------------------------------------------------------------------------
 
-    async def send(self, room_id: str, content: dict[str, Any]) -> str | None:
+    async def send(self, room_id: str, content: dict[str, Any], *, txn: str | None = None) -> str | None:
         """Send one `m.room.message` (encrypted where the room is); its event id, or None once given up.
 
         The transaction id stays the same across retries, so a send that reached the server before the
-        connection broke is not posted twice. In encrypted rooms the Megolm key goes to every device of
-        the room's members (`ignore_unverified_devices`): a bot cannot verify devices interactively and
-        what it posts is meant for everyone in the room; blacklisted devices still get nothing.
+        connection broke is not posted twice. A caller that may send the same message again after a
+        restart (the job queue) passes its own deterministic `txn`: the homeserver keeps transaction ids
+        per device, and this device survives restarts, so the repeat returns the first event instead of
+        posting a second one. In encrypted rooms the Megolm key goes to every device of the room's
+        members (`ignore_unverified_devices`): a bot cannot verify devices interactively and what it
+        posts is meant for everyone in the room; blacklisted devices still get nothing.
         """
-        txn = uuid4().hex
+        txn = txn or uuid4().hex
         backoff = Backoff(self.config.backoff_max)
         error: object = None
         for attempt in range(1, self.config.send_attempts + 1):

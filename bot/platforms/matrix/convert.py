@@ -52,7 +52,9 @@ def strip_reply_fallback(body: str) -> str:
 def mentions(content: dict[str, Any], user_id: str, display_name: str | None) -> bool:
     """Whether a message names the bot: intentional mentions, a pill, its id, or "Name: ..." at the start."""
     intended = content.get("m.mentions")
-    if isinstance(intended, dict) and user_id in (intended.get("user_ids") or []):
+    # Any member can send any JSON here: only a list counts (a number would raise, a string match a substring).
+    user_ids = intended.get("user_ids") if isinstance(intended, dict) else None
+    if isinstance(user_ids, list) and user_id in user_ids:
         return True
     formatted = content.get("formatted_body")
     if isinstance(formatted, str) and f"matrix.to/#/{user_id}" in formatted:

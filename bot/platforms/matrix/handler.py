@@ -27,9 +27,9 @@ from bot import messages
 from bot.config import MatrixConfig
 from bot.core.bot import BotCore, Command, Scope, parse_command, parse_length
 from bot.core.types import Length
-from bot.errors import AgoraError, CommandError, PermissionDenied, user_message
+from bot.errors import CommandError, PermissionDenied
 from bot.pipeline.urls import find_urls
-from bot.platforms.matrix import render
+from bot.platforms.matrix import delivery, render
 from bot.platforms.matrix.client import MatrixClient, creators_of
 from bot.platforms.matrix.convert import Incoming, incoming, is_edit
 from bot.platforms.matrix.store import MatrixStore
@@ -159,6 +159,7 @@ class MatrixHandler:
         msg = incoming(room_id, event, self.me, room.user_name(self.me) if room else None)
         command: Command | None = None
         urls: list[str] = []
+        length: Length | None = None
         try:
             command = parse_command(msg.text, self.prefix)
         except CommandError as exc:
@@ -168,24 +169,43 @@ class MatrixHandler:
             error = None
             if command is not None:
                 action = command.name
+                if command.name == "resume":
+                    urls = [command.args[0]]
+                    length = parse_length(command.args[1], self.prefix) if len(command.args) > 1 else None
             elif msg.mentions_bot:
                 action = "mention"
                 urls = find_urls(msg.text, limit=1)
+                length = _length_in(msg.text)
             else:
                 urls = await self.core.auto_links(self.scope(room_id), msg.text)
                 action = "auto" if urls else "ignore"
-        if claim and not await self.store.claim(msg.event_id, room_id, action):
+        if claim and await self.store.action(msg.event_id) is not None:
             return  # already answered (a replayed sync)
+        # Jobs are made before the event is claimed: a crash in between leaves a job (answered after the
+        # restart), never a claimed event with no job. The sync loop waits for nothing more: the queue
+        # posts the progress notices and the digests.
+        await self._submit(msg, urls, length)
+        if claim:
+            await self.store.claim(msg.event_id, room_id, action)
         if error is not None:
             self.spawn(self.reply(msg, error.user_message), f"usage {msg.event_id}")
-        elif command is not None:
+        elif command is not None and command.name != "resume":
             self.spawn(self._command(msg, command), f"{command.name} {msg.event_id}")
         elif action == "mention" and not urls:
             self.spawn(self.reply(msg, messages.NO_LINK), f"mention {msg.event_id}")
-        else:
-            length = _length_in(msg.text) if action == "mention" else None
-            for url in urls:  # each digest is its own task: the sync loop never waits for the model
-                self.spawn(self.digest(msg, url, length), f"digest {msg.event_id} {url}")
+
+    async def _submit(self, msg: Incoming, urls: list[str], length: Length | None) -> None:
+        """One job per link, answered in the message's order, in a thread or as a reply as set here."""
+        if not urls:
+            return
+        scope = self.scope(msg.room_id)
+        where = delivery.target(msg.room_id, msg.event_id, await self._relation(msg))
+        after: int | None = None
+        for url in urls:
+            job = await self.core.submit(
+                scope, msg.sender, url, length, target=where, request_key=f"matrix:{msg.event_id}|{url}", after=after
+            )
+            after = job.id
 
     async def _on_undecryptable(self, room_id: str, event: MegolmEvent) -> None:
         if await self.store.claim(event.event_id, room_id, "undecryptable"):
@@ -222,9 +242,6 @@ class MatrixHandler:
         scope = self.scope(msg.room_id)
         if command.name == "aide":
             await self.reply(msg, messages.help_text(self.prefix))
-        elif command.name == "resume":
-            length = parse_length(command.args[1], self.prefix) if len(command.args) > 1 else None
-            await self.digest(msg, command.args[0], length)
         elif command.name == "roundup":
             await self.reply(msg, await self.core.roundup(scope))
         elif command.name == "config" and not command.args:
@@ -252,29 +269,6 @@ class MatrixHandler:
         if user_id in self._creators[room_id]:
             return True
         return room.power_levels.get_user_level(user_id) >= self.config.moderator_level
-
-    async def digest(self, msg: Incoming, url: str, length: Length | None) -> None:
-        """Progress notice first, then the same event edited into the digest (or the French error)."""
-        relation = await self._relation(msg)
-        progress_id = await self.client.send(
-            msg.room_id, render.content_with(render.text_notice(messages.progress(url)), relation)
-        )
-        try:
-            outcome = await self.core.digest(self.scope(msg.room_id), msg.sender, url, length)
-        except AgoraError as exc:
-            contents = [render.text_notice(messages.FAILED.format(url=url, reason=exc.user_message))]
-        except Exception as exc:
-            log.exception("digest of %s failed", url)
-            contents = [render.text_notice(messages.FAILED.format(url=url, reason=user_message(exc)))]
-        else:
-            contents = render.digest_notices(outcome.digest, encrypted=self._encrypted(msg.room_id))
-        first, rest = contents[0], contents[1:]
-        if progress_id is not None:
-            await self.client.send(msg.room_id, render.edit(progress_id, first))
-        else:
-            await self.client.send(msg.room_id, render.content_with(first, relation))
-        for content in rest:
-            await self.client.send(msg.room_id, render.content_with(content, relation))
 
     async def reply(self, msg: Incoming, text: str) -> None:
         relation = await self._relation(msg)
