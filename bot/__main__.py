@@ -1,4 +1,5 @@
-"""Command line: `agora digest URL|FILE|-`, `agora model install|info`, `agora config check`."""
+"""Command line: `agora digest URL|FILE|-`, `agora model install|info`, `agora config check`, `agora run`,
+`agora status`, `agora settings export|import`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from bot.config import Config, load_config
 from bot.core.types import Length
 from bot.errors import AgoraError, ConfigError
+from bot.ops.logging import setup_logging
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
 
@@ -52,19 +54,38 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("config", help="configuration")
     csub = c.add_subparsers(dest="config_command", required=True)
     csub.add_parser("check", help="valider le fichier de configuration")
+
+    st = sub.add_parser("status", help="données, base, cache, réglages, modèle, et santé du bot en marche")
+    st.add_argument("--json", action="store_true", help="résultat structuré en JSON")
+    st.add_argument(
+        "--check",
+        action="store_true",
+        help="seulement la santé du bot en marche (/healthz) : code de sortie 0 s'il va bien, 1 sinon",
+    )
+
+    s = sub.add_parser("settings", help="exporter ou importer les réglages d'un serveur ou d'un salon (JSON)")
+    ssub = s.add_subparsers(dest="settings_command", required=True)
+    se = ssub.add_parser("export", help="écrire en JSON les réglages d'une portée (voir agora status)")
+    se.add_argument("scope", help="discord:server:<id>, discord:channel:<id> ou matrix:channel:<id du salon>")
+    se.add_argument("-o", "--output", help="fichier de sortie (défaut : sortie standard)")
+    si = ssub.add_parser("import", help="lire un fichier exporté ; tout est validé avant d'écrire")
+    si.add_argument("file", help="fichier JSON (ou - pour l'entrée standard)")
+    si.add_argument("--scope", help="importer dans cette portée plutôt que celle du fichier")
+    si.add_argument(
+        "--replace", action="store_true", help="supprimer aussi les réglages de la portée absents du fichier"
+    )
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns the exit code."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     try:
-        config = load_config(args.config or os.environ.get("AGORA_CONFIG") or None)
+        config_file = args.config or os.environ.get("AGORA_CONFIG") or None
+        config = load_config(config_file)
+        # The bot logs at general.log_level; one-shot commands only say what went wrong, unless -v.
+        quiet = None if args.command in ("run", "console") else logging.WARNING
+        setup_logging(config, level=logging.DEBUG if args.verbose else quiet)
         if args.command == "config":
             print(f"configuration valide ; données dans {config.data_path}")
             return EXIT_OK
@@ -77,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "console":
             return asyncio.run(_console(config))
+        if args.command == "status":
+            return asyncio.run(_status_command(args, config, config_file))
+        if args.command == "settings":
+            return asyncio.run(_settings_command(args, config))
         return asyncio.run(_digest_command(args, config))
     except ConfigError as exc:
         print(f"agora: configuration invalide : {exc}", file=sys.stderr)
@@ -135,6 +160,51 @@ def _model_command(args: argparse.Namespace, config: Config) -> int:
     info = describe_model(config.model, store, load=args.load)
     for key, value in info.items():
         print(f"{key:>10} : {value}")
+    return EXIT_OK
+
+
+async def _status_command(args: argparse.Namespace, config: Config, config_file: str | None) -> int:
+    from bot.ops.status import fetch_health, format_status, gather_status
+
+    if args.check:
+        running = await fetch_health(config.ops)
+        healthy = running.get("reachable") and running.get("http_status") == 200
+        if args.json:
+            print(json.dumps(running, ensure_ascii=False))
+        elif healthy:
+            print(f"ok ({running['url']})")
+        else:
+            print(f"agora: bot en mauvaise santé ou injoignable : {running.get('health') or running.get('error')}")
+        return EXIT_OK if healthy else EXIT_ERROR
+    status = await gather_status(config, config_file)
+    print(json.dumps(status, ensure_ascii=False, indent=2) if args.json else format_status(status))
+    return EXIT_OK
+
+
+async def _settings_command(args: argparse.Namespace, config: Config) -> int:
+    from bot.ops.settings_io import export_scope, import_scope, parse_document
+
+    if args.settings_command == "export":
+        document = await export_scope(config, args.scope)
+        text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+        if args.output:
+            await asyncio.to_thread(Path(args.output).write_text, text, encoding="utf-8")
+            print(f"{len(document['settings'])} réglage(s) de {document['scope']} écrits dans {args.output}")
+        else:
+            sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        if args.file == "-":
+            raw = await asyncio.to_thread(sys.stdin.read)
+        else:
+            raw = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
+        data = json.loads(raw)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"agora: fichier de réglages illisible : {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    scope, raws = parse_document(data, args.scope)
+    stored = await import_scope(config, scope, raws, replace=args.replace)
+    print(f"{len(raws)} réglage(s) importé(s) dans {scope} ; {len(stored)} réglage(s) y sont définis")
     return EXIT_OK
 
 

@@ -114,6 +114,18 @@ class DiscordConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class OpsConfig:
+    metrics_enabled: bool = False  # /metrics (Prometheus) and /healthz over HTTP, during `agora run`
+    metrics_host: str = "127.0.0.1"  # never exposed beyond the machine unless configured
+    metrics_port: int = 9464  # 0: any free port (tests)
+
+    def __post_init__(self) -> None:
+        _check_range("ops.metrics_port", self.metrics_port, 0, 65535)
+        if not self.metrics_host.strip():
+            raise ConfigError("ops.metrics_host: an address to listen on, such as 127.0.0.1")
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     general: GeneralConfig = field(default_factory=GeneralConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -121,6 +133,7 @@ class Config:
     digest: DigestConfig = field(default_factory=DigestConfig)
     matrix: MatrixConfig = field(default_factory=MatrixConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
+    ops: OpsConfig = field(default_factory=OpsConfig)
     #: Folder relative paths are resolved against (the config file's folder).
     base_dir: str = "."
 

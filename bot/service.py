@@ -12,6 +12,7 @@ from bot.app import Agora
 from bot.config import Config
 from bot.core.bot import BotCore
 from bot.errors import ConfigError
+from bot.ops.server import start_ops
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ async def run_bots(config: Config) -> None:
         core = BotCore(app)
         platforms = build_platforms(config, core)
         app.start_model()  # load while the platforms connect
+        ops = await start_ops(config.ops, app, platforms, core=core)  # /metrics, /healthz; None unless enabled
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -65,3 +67,5 @@ async def run_bots(config: Config) -> None:
                 with contextlib.suppress(Exception):
                     await platform.close()
             await asyncio.gather(*tasks, stopper, return_exceptions=True)
+            if ops is not None:
+                await ops.stop()

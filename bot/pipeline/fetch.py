@@ -177,17 +177,27 @@ def _parse_url(text: str, *, base: httpx.URL | None = None) -> httpx.URL:
     try:
         url = httpx.URL(text.strip()) if base is None else base.join(text.strip())
         port = url.port
+        # Copying re-parses the host, and httpx refuses some hosts it produced itself from IDNA
+        # (`0.0.00。0` becomes `0.0.00.0`, an invalid IPv4 literal): inside the try, so it is InvalidURL.
+        url = url.copy_with(fragment=None)
+        # Decoding the host is how httpx fills the Host header: an invalid A-label (`xn--`, `xn--xn--a`)
+        # would raise idna.IDNAError (a UnicodeError) only when the request is built, after DNS.
+        url.host  # noqa: B018
     except (httpx.InvalidURL, ValueError, TypeError) as exc:
         raise InvalidURL(f"unparsable URL {text!r}: {exc}") from exc
     if url.scheme not in _DEFAULT_PORTS:
         raise InvalidURL(f"not an http(s) URL: {text!r}")
     if not url.raw_host:
         raise InvalidURL(f"URL without host: {text!r}")
+    if b"%" in url.raw_host and b":" not in url.raw_host:
+        # httpx keeps `%xx` in a name, which DNS would then be asked about, while browsers and the
+        # cache key (urls.canonicalize) decode it first: `lemonde%2efr` must not be cached as lemonde.fr.
+        raise InvalidURL(f"percent-encoded host in {text!r}")
     if url.userinfo:
         raise InvalidURL("credentials in URL")
     if port is not None and not 0 < port < 65536:
         raise InvalidURL(f"invalid port in {text!r}")
-    return url.copy_with(fragment=None)
+    return url
 
 
 def parse_content_type(header: str) -> tuple[str, str | None]:

@@ -36,9 +36,10 @@ _SENTENCE_END_CHARS = '.!?…»")'
 _INTRO = re.compile(
     r"^(?:voici|bien sûr|d'accord|certainement|absolument|en tant que)[^.:\n]*[:.]\s*", re.IGNORECASE
 )
+# One or more part names as labels ("Point de vue neutre : Article en référence : …"): all removed.
 _LEAD_LABEL = re.compile(
-    r"^(?:récapitulatif(?: factuel)?|point de vue (?:neutre|optimiste|pessimiste)|exemple|accroche|"
-    r"analogie|résumé)\s*[:\-–—]\s*",
+    r"^(?:(?:récapitulatif(?: factuel)?|point de vue (?:neutre|optimiste|pessimiste)|exemple|accroche|"
+    r"analogie|résumé|article en référence|référence)\s*[:\-–—]\s*)+",
     re.IGNORECASE,
 )
 

@@ -214,7 +214,10 @@ class Summarizer:
         if part in (Part.RECAP, Part.ACCROCHE):
             # The article's own lead sentences: factual, never invented.
             sentences = [s for s in split_sentences(article_text) if s != "[…]"]
-            return " ".join(sentences[:3]) if part is Part.RECAP else " ".join(sentences[:1])
+            if part is Part.ACCROCHE:
+                return " ".join(sentences[:1])  # build_hook cleans it
+            # Cleaned like the model's prose: the page's own text could carry a fake heading or bold.
+            return clean_prose(" ".join(sentences[:3]), max_paragraphs=1) or UNWRITTEN
         return UNWRITTEN
 
 

@@ -78,6 +78,8 @@ def _canonical_host(parts: SplitResult) -> str:
             raise InvalidURL(f"invalid IPv6 literal {raw!r}") from exc
         # Spelled out by hand: str() of a mapped address changed between Python versions.
         text = f"::ffff:{ip.ipv4_mapped}" if ip.ipv4_mapped is not None else ip.compressed
+        if ip.ipv4_mapped is not None and ip.scope_id:  # compressed keeps the zone; keep it here too
+            text += f"%{ip.scope_id}"
         return f"[{text}]".replace("%", "%25")
     # Browsers percent-decode the host before IDNA processing.
     try:

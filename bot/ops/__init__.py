@@ -1,0 +1,1 @@
+"""Operations: structured logs with secrets redacted, Prometheus metrics, the health endpoint, status."""
