@@ -13,14 +13,18 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from bot.errors import ModelError, QueueFull
 from bot.model.backend import Backend, GenerationRequest, GenerationResult, ModelInfo
 
 log = logging.getLogger(__name__)
+
+#: Called on the worker thread after each successful batch: (batch size, seconds, results).
+BatchObserver = Callable[[int, float, Sequence[GenerationResult]], None]
+RunnerState = Literal["idle", "loading", "ready", "failed", "closed"]
 
 
 @dataclass(slots=True)
@@ -66,6 +70,8 @@ class ModelRunner:
         self._backend: Backend | None = None
         self._ready: asyncio.Future[ModelInfo] | None = None
         self.stats = RunnerStats()
+        #: Metrics hook (bot/ops/metrics.py); must be quick and thread-safe.
+        self.on_batch: BatchObserver | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -88,6 +94,18 @@ class ModelRunner:
     @property
     def info(self) -> ModelInfo | None:
         return self._backend.info if self._backend is not None else None
+
+    @property
+    def state(self) -> RunnerState:
+        """Where the model is: not started, loading, ready, failed to load, or closed (health checks)."""
+        ready = self._ready
+        if ready is not None and ready.done() and (ready.cancelled() or ready.exception() is not None):
+            return "failed"
+        if self._closing:
+            return "closed"
+        if ready is None:
+            return "idle"
+        return "ready" if ready.done() else "loading"
 
     @property
     def pending(self) -> int:
@@ -222,6 +240,11 @@ class ModelRunner:
             self.stats.prefilled_tokens += result.new_prompt_tokens
             self.stats.completion_tokens += result.completion_tokens
             _resolve(job, result=result)
+        if self.on_batch is not None:
+            try:
+                self.on_batch(len(batch), time.monotonic() - started, results)
+            except Exception:  # metrics must never cost a digest
+                log.exception("batch observer failed")
 
     def _run_call(self, backend: Backend, job: _Job) -> None:
         assert job.call is not None
