@@ -91,7 +91,10 @@ def parse_length(raw: str, prefix: str = "!") -> Length:
     except ValueError:
         raise CommandError(
             f"bad length {raw!r}",
-            user_message=f"Longueur inconnue : « {raw[:20]} » (court, standard ou long). {messages.usage(prefix)}",
+            user_message=(
+                f"Longueur inconnue : « {neutralize_mentions(raw[:20])} » (court, standard ou long). "
+                f"{messages.usage(prefix)}"
+            ),
         ) from None
 
 

@@ -48,3 +48,9 @@ def test_rate_limiter_window() -> None:
     assert limiter.check("u", 2, now=0) and limiter.check("u", 2, now=1)
     assert not limiter.check("u", 2, now=2)
     assert limiter.check("u", 2, now=3601)  # the first hit left the window
+
+
+def test_bad_length_echo_cannot_ping() -> None:
+    with pytest.raises(CommandError) as info:
+        parse_length("@everyone")
+    assert "@everyone" not in info.value.user_message
