@@ -169,7 +169,8 @@ _TRAILING = ".,;:!?'\"»«›…*|"
 _BRACKETS = {")": "(", "]": "[", "}": "{"}
 
 
-def _trim(candidate: str) -> str:
+def trim_link(candidate: str) -> str:
+    """Drop the punctuation a sentence put after a link (a closing bracket only when unbalanced)."""
     while candidate:
         last = candidate[-1]
         if last in _TRAILING:
@@ -189,7 +190,7 @@ def find_urls(text: str, limit: int | None = None) -> list[str]:
     for match in _URL_RE.finditer(text):
         if limit is not None and len(found) >= limit:
             break
-        candidate = _trim(match.group(0))
+        candidate = trim_link(match.group(0))
         try:
             if not urlsplit(candidate).hostname:
                 continue

@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.core.types import Digest, Part
 from bot.pipeline.render import neutralize_mentions, safe_parts, split_message
+from bot.pipeline.urls import trim_link
 
 Content = dict[str, Any]
 
@@ -29,8 +30,6 @@ BODY_CHARS = 8_000
 _MIN_BODY_CHARS = 500
 
 _URL = re.compile(r"(?<![A-Za-z0-9+.\-])https?://[^\s<>\"`\x00-\x1f\x7f]+", re.IGNORECASE)
-_TRAILING = ".,;:!?'\"»«›…*|"
-_BRACKETS = {")": "(", "]": "[", "}": "{"}
 _BOLD = re.compile(r"\*\*(.+?)\*\*", re.DOTALL)
 
 
@@ -200,7 +199,7 @@ def _inline_html(text: str, *, bold: bool = False) -> str:
     out: list[str] = []
     pos = 0
     for match in _URL.finditer(text):
-        url = _trim(match.group(0))
+        url = trim_link(match.group(0))
         start, end = match.start(), match.start() + len(url)
         out.append(_escape(text[pos:start], bold))
         out.append(_anchor(url))
@@ -220,15 +219,3 @@ def _anchor(url: str) -> str:
     if host == "matrix.to" or host.endswith(".matrix.to"):
         return shown  # a matrix.to link would render as a pill (and look like a mention)
     return f'<a href="{html.escape(url, quote=True)}">{shown}</a>'
-
-
-def _trim(candidate: str) -> str:
-    while candidate:
-        last = candidate[-1]
-        if last in _TRAILING:
-            candidate = candidate[:-1]
-        elif last in _BRACKETS and candidate.count(last) > candidate.count(_BRACKETS[last]):
-            candidate = candidate[:-1]
-        else:
-            break
-    return candidate
