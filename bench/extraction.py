@@ -28,6 +28,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.results import replace_section  # noqa: E402
 from bot.core.types import FetchedDocument  # noqa: E402
 from bot.errors import NoArticle  # noqa: E402
 from bot.pipeline import extract as extract_module  # noqa: E402
@@ -253,17 +254,6 @@ def report(corpus: Path, shipped_precision: bool) -> str:
     return "\n".join(lines)
 
 
-def write_section(results: Path, body: str, command: str) -> None:
-    section = f"## Extraction\n\nCommand: `{command}`\n\n{body.rstrip()}\n"
-    old = results.read_text(encoding="utf-8") if results.exists() else "# Benchmarks\n"
-    match = re.search(r"^## Extraction\n.*?(?=^## |\Z)", old, flags=re.M | re.S)
-    if match:
-        new = old[: match.start()] + section + ("\n" if old[match.end() :] else "") + old[match.end() :]
-    else:
-        new = old.rstrip() + "\n\n" + section
-    results.write_text(new, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default_corpus = Path(os.environ.get("AGORA_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -275,7 +265,7 @@ def main() -> None:
     body = report(args.corpus, extract_module.FAVOR_PRECISION)
     print(body)
     if not args.no_write:
-        write_section(REPO / "bench" / "RESULTS.md", body, "python bench/extraction.py")
+        replace_section(REPO / "bench" / "RESULTS.md", "Extraction", f"Command: `python bench/extraction.py`\n\n{body}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.results import replace_section  # noqa: E402
 
 _TEST = re.compile(r"^(tests/fuzz/\S+::\S+):\s*$")
 # "- 50 passing, 0 failing, and 2 invalid test cases" (older Hypothesis: "50 passing examples, ...").
@@ -104,17 +107,6 @@ def report(stats: list[Stats], examples: int, seconds: float, ok: bool) -> str:
     return "\n".join(lines)
 
 
-def write_section(results: Path, body: str, command: str) -> None:
-    section = f"## Fuzzing\n\nCommand: `{command}`\n\n{body.rstrip()}\n"
-    old = results.read_text(encoding="utf-8") if results.exists() else "# Benchmarks\n"
-    match = re.search(r"^## Fuzzing\n.*?(?=^## |\Z)", old, flags=re.M | re.S)
-    if match:
-        new = old[: match.start()] + section + ("\n" if old[match.end() :] else "") + old[match.end() :]
-    else:
-        new = old.rstrip() + "\n\n" + section
-    results.write_text(new, encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=20000, help="examples per property (default 20000)")
@@ -136,7 +128,11 @@ def main() -> int:
     body = report(stats, args.examples, seconds, ok)
     print(body)
     if ok and not args.no_write and not args.select:
-        write_section(REPO / "bench" / "RESULTS.md", body, f"python bench/fuzz.py --examples {args.examples}")
+        replace_section(
+            REPO / "bench" / "RESULTS.md",
+            "Fuzzing",
+            f"Command: `python bench/fuzz.py --examples {args.examples}`\n\n{body}",
+        )
     return 0 if ok else 1
 
 

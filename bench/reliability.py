@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import random
-import re
 import signal
 import sqlite3
 import statistics
@@ -47,6 +46,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.results import replace_section  # noqa: E402
 from bot.jobs.recording import read_posts  # noqa: E402
 
 RESULTS = REPO / "bench" / "RESULTS.md"
@@ -131,8 +131,21 @@ def states(db: Path) -> Counter[str]:
 
 def start_harness(work: Path, delay: float) -> subprocess.Popen[bytes]:
     log = (work / "harness.log").open("ab")
-    cmd = [sys.executable, "-m", "bot.jobs.recording", "--data", str(work / "bot"), "--inbox", str(work / "inbox"),
-           "--posts", str(work / "posts"), "--delay", str(delay), "--queue-size", "10000"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bot.jobs.recording",
+        "--data",
+        str(work / "bot"),
+        "--inbox",
+        str(work / "inbox"),
+        "--posts",
+        str(work / "posts"),
+        "--delay",
+        str(delay),
+        "--queue-size",
+        "10000",
+    ]
     try:
         return subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=log)
     finally:
@@ -271,8 +284,10 @@ def _p95(values: list[float]) -> float:
 
 def report(kill: dict[str, Any], burst: dict[str, Any], args: argparse.Namespace) -> str:
     failed = ", ".join(f"{n} × {reason}" for reason, n in kill["failed"].items()) or "none"
-    cmd = f"`.venv/bin/python bench/reliability.py --cycles {args.cycles} --rate {args.rate} --delay {args.delay}" \
-          f" --burst {args.burst}`"
+    cmd = (
+        f"`.venv/bin/python bench/reliability.py --cycles {args.cycles} --rate {args.rate} --delay {args.delay}"
+        f" --burst {args.burst}`"
+    )
     lines = [
         f"Command: {cmd} ({dt.date.today():%Y-%m-%d}, {os.cpu_count()} CPU, Python {platform.python_version()};"
         " the echo model, real fetch and extraction of corpus pages from 127.0.0.1).",
@@ -295,7 +310,7 @@ def report(kill: dict[str, Any], burst: dict[str, Any], args: argparse.Namespace
         f"### Time to first reaction with {burst['burst']} jobs queued",
         "",
         f"{burst['burst']} requests arrive back to back (5 servers, distinct links, the model at {burst['delay']:g} s"
-        f" a turn: up to {burst['queued_peak']} jobs waiting); first reaction = the request until its \"⏳\""
+        f' a turn: up to {burst["queued_peak"]} jobs waiting); first reaction = the request until its "⏳"'
         " progress notice is posted by the recording platform (no network latency counted).",
         "",
         "| figure | value |",
@@ -306,14 +321,6 @@ def report(kill: dict[str, Any], burst: dict[str, Any], args: argparse.Namespace
         f"| all {burst['answers']} answered in | {burst['total_s']} s |",
     ]
     return "\n".join(lines)
-
-
-def replace_section(text: str, title: str, body: str) -> str:
-    section = f"## {title}\n\n{body.rstrip()}\n"
-    match = re.search(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", text, flags=re.M | re.S)
-    if match:
-        return text[: match.start()] + section + ("\n" if text[match.end() :] else "") + text[match.end() :]
-    return text.rstrip() + "\n\n" + section
 
 
 def main() -> int:
@@ -332,8 +339,7 @@ def main() -> int:
     section = report(kill, burst, args)
     print(section)
     if not args.no_write:
-        old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmarks\n"
-        RESULTS.write_text(replace_section(old, SECTION, section), encoding="utf-8")
+        replace_section(RESULTS, SECTION, section)
         print(f"wrote the '## {SECTION}' section of {RESULTS.relative_to(REPO)}")
     return 0 if kill["lost"] == 0 and kill["duplicated"] == 0 else 1
 
