@@ -53,7 +53,7 @@ def test_text_format_and_level(restore_logging: None) -> None:
     log = logging.getLogger("agora.test")
     log.info("not shown")
     log.warning("shown %d", 1, extra={"room": "!r:ex.org"})
-    (line,) = stream.getvalue().splitlines()
+    (line,) = [x for x in stream.getvalue().splitlines() if " agora.test: " in x]
     assert " WARNING agora.test: shown 1 [room='!r:ex.org']" in line
     assert logging.getLogger().level == logging.WARNING
 
