@@ -91,6 +91,10 @@ class Backend(Protocol):
         """Number of tokens `text` takes in this model's tokenizer."""
         ...
 
+    # Optional, for local backends whose logits a hook can see (bot.pipeline.anticopy looks them up):
+    #   tokenize(text: str) -> list[int]   the ids of `text` as inside a prompt, no BOS
+    #   token_text(token_id: int) -> str   one token's text, leading space included
+
     def end_session(self, session: str) -> None:
         """Drop any cache kept for `session`."""
         ...

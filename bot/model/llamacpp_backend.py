@@ -193,6 +193,16 @@ class LlamaCppBackend:
             return 0
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
+    def tokenize(self, text: str) -> list[int]:
+        """`text`'s token ids as they appear inside a prompt (no BOS, special tokens as text)."""
+        if self.llm is None:
+            raise ModelError("the model is closed")
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else []
+
+    def token_text(self, token_id: int) -> str:
+        """One token's text, leading space included (a partial UTF-8 character comes out replaced)."""
+        return self._piece(token_id).decode("utf-8", errors="replace")
+
     def end_session(self, session: str) -> None:
         """Forget `session`'s saved state. Its tokens may stay in the context as a plain prefix cache."""
         self._sessions.pop(session, None)
