@@ -17,14 +17,10 @@ from dataclasses import dataclass
 from bot.core.types import Article, Digest, Length, Part
 from bot.model.backend import GenerationParams, GenerationRequest, Message
 from bot.model.runner import ModelRunner
+from bot.pipeline.anticopy import DEFAULT_SPAN, DEFAULT_STRENGTH, AntiCopyHook, build_anticopy
+from bot.pipeline.checks import Verdict, check_part
 from bot.pipeline.condense import Condensed, condense, split_sentences
-from bot.pipeline.postprocess import (
-    PART_FILES,
-    build_hook,
-    clean_prose,
-    part_language_ok,
-    reference_line,
-)
+from bot.pipeline.postprocess import PART_FILES, build_hook, clean_prose, reference_line
 from bot.pipeline.prompts import PromptSet
 
 log = logging.getLogger(__name__)
@@ -85,10 +81,21 @@ ProgressFn = Callable[[str], None]
 class Summarizer:
     """Writes digests through the model runner."""
 
-    def __init__(self, runner: ModelRunner, prompts: PromptSet, *, article_tokens: int = 1200) -> None:
+    def __init__(
+        self,
+        runner: ModelRunner,
+        prompts: PromptSet,
+        *,
+        article_tokens: int = 1200,
+        anticopy_strength: float = DEFAULT_STRENGTH,
+        anticopy_span: int = DEFAULT_SPAN,
+    ) -> None:
         self._runner = runner
         self._prompts = prompts
         self._article_tokens = article_tokens
+        #: Logit penalty on tokens extending a copied run (0 turns anti-copy decoding off).
+        self.anticopy_strength = anticopy_strength
+        self.anticopy_span = anticopy_span
 
     @property
     def prompt_version(self) -> str:
@@ -106,6 +113,10 @@ class Summarizer:
             lambda backend: condense(article.text, budget, backend.count_tokens)
         )
         shapes = LENGTHS[length]
+        strength, span = self.anticopy_strength, self.anticopy_span
+        hook: AntiCopyHook | None = await self._runner.call(
+            lambda backend: build_anticopy(backend, [condensed.text], span=span, strength=strength)
+        )
         session = f"digest-{uuid.uuid4().hex}"
         messages: list[Message] = [Message("system", self._prompts.render("system"))]
         parts: dict[Part, str] = {Part.REFERENCE: reference_line(article)}
@@ -121,6 +132,7 @@ class Summarizer:
             "decode_seconds": 0.0,
             "regenerated_parts": 0.0,
             "fallback_parts": 0.0,
+            "anticopy_hits": 0.0,
         }
         try:
             for index, part in enumerate(GENERATION_ORDER):
@@ -140,7 +152,11 @@ class Summarizer:
                         article=condensed.text,
                         instruction=instruction,
                     )
-                text = await self._write_part(part, shapes[part], messages, instruction, session, stats)
+                text = await self._write_part(
+                    _PartJob(part, shapes[part], instruction, session, article.text, dict(parts), hook),
+                    messages,
+                    stats,
+                )
                 if not text:
                     stats["fallback_parts"] += 1
                     text = self._fallback(part, condensed.text)
@@ -148,8 +164,15 @@ class Summarizer:
                     text = build_hook(text, article, parts.get(Part.RECAP, ""), max_chars=HOOK_MAX_CHARS)
                 parts[part] = text
                 messages += [Message("user", instruction), Message("assistant", text)]
+                if hook is not None and part is not Part.ACCROCHE:
+                    # A later part must not copy this one either (opinions repeating each other).
+                    await self._runner.call(
+                        lambda backend, written=text, index=hook: index.add_source(backend.tokenize(written))
+                    )
         finally:
             await self._runner.end_session(session)
+        if hook is not None:
+            stats["anticopy_hits"] = float(hook.stats.hits)
         stats["seconds"] = time.monotonic() - started
         return Digest(
             url=article.url,
@@ -169,45 +192,70 @@ class Summarizer:
             PART_FILES[part], words=shape.words, paragraphs=shape.paragraphs_text, chars=HOOK_MAX_CHARS - 40
         )
 
-    async def _write_part(
-        self,
-        part: Part,
-        shape: PartShape,
-        messages: list[Message],
-        instruction: str,
-        session: str,
-        stats: dict[str, float],
-    ) -> str:
-        """Generate one part; regenerate once if it comes out empty or not in French."""
+    async def _write_part(self, job: _PartJob, messages: list[Message], stats: dict[str, float]) -> str:
+        """Generate one part; if its check fails, regenerate once with advice and keep the better one.
+
+        Returns "" when no attempt is usable (empty or not French): the caller puts a fallback.
+        """
+        part, shape = job.part, job.shape
         prefix = FORCED_OPENINGS.get(part, "")
         params = GenerationParams(max_new_tokens=shape.max_new_tokens)
+        best: tuple[Verdict, str] | None = None
+        verdict: Verdict | None = None
         for attempt in range(2):
-            ask = instruction
-            if attempt:
+            ask = job.instruction
+            boost = False
+            if verdict is not None:
                 stats["regenerated_parts"] += 1
-                ask += "\nRéponds en français, en prose, avec des phrases complètes."
-            request = GenerationRequest(
-                messages=(*messages, Message("user", ask)),
-                params=params,
-                assistant_prefix=prefix,
-                session=session,
-            )
-            result = await self._runner.generate(request)
-            stats["prompt_tokens"] += result.prompt_tokens
-            stats["prefilled_tokens"] += result.new_prompt_tokens
-            stats["completion_tokens"] += result.completion_tokens
-            stats["prefill_seconds"] += result.prefill_seconds
-            stats["decode_seconds"] += result.decode_seconds
+                ask += "\n" + verdict.advice(shape.words)
+                boost = "copie" in verdict.problems
+            if job.hook is not None and boost:
+                job.hook.strength *= 2
+            try:
+                result = await self._runner.generate(
+                    GenerationRequest(
+                        messages=(*messages, Message("user", ask)),
+                        params=params,
+                        assistant_prefix=prefix,
+                        session=job.session,
+                        logits_hook=job.hook,
+                    )
+                )
+            finally:
+                if job.hook is not None and boost:
+                    job.hook.strength /= 2
+            for key, value in (
+                ("prompt_tokens", result.prompt_tokens),
+                ("prefilled_tokens", result.new_prompt_tokens),
+                ("completion_tokens", result.completion_tokens),
+                ("prefill_seconds", result.prefill_seconds),
+                ("decode_seconds", result.decode_seconds),
+            ):
+                stats[key] += value
             if part is Part.ACCROCHE:
                 cleaned = result.text.strip()
             else:
                 cleaned = clean_prose(result.text, max_paragraphs=shape.paragraphs)
                 if prefix and cleaned:
                     cleaned = join_prefix(prefix, cleaned)
-            if cleaned.strip() and part_language_ok(cleaned):
-                return cleaned
-            log.info("part %s came out unusable (attempt %d): %r", part.name, attempt + 1, result.text[:200])
-        return ""
+            verdict = check_part(part, cleaned, target_words=shape.words, article=job.article, earlier=job.earlier)
+            for problem in verdict.problems:
+                stats[f"problem_{problem}"] = stats.get(f"problem_{problem}", 0.0) + 1
+            if best is None or verdict.badness < best[0].badness:
+                best = (verdict, cleaned)
+            if verdict.ok:
+                break
+            log.info(
+                "part %s failed its check %s (attempt %d): %r",
+                part.name,
+                verdict.problems,
+                attempt + 1,
+                result.text[:200],
+            )
+        assert best is not None
+        if {"vide", "langue"} & set(best[0].problems):
+            return ""
+        return best[1]
 
     @staticmethod
     def _fallback(part: Part, article_text: str) -> str:
@@ -221,9 +269,18 @@ class Summarizer:
         return UNWRITTEN
 
 
-_LOWER_STARTS = frozenset(
-    "le la les un une des vous nous on il elle ils elles votre notre chaque tout".split()
-)
+@dataclass(frozen=True, slots=True)
+class _PartJob:
+    part: Part
+    shape: PartShape
+    instruction: str
+    session: str
+    article: str  # the whole article text: what copying is measured against
+    earlier: dict[Part, str]  # the parts written so far
+    hook: AntiCopyHook | None
+
+
+_LOWER_STARTS = frozenset("le la les un une des vous nous on il elle ils elles votre notre chaque tout".split())
 
 
 def join_prefix(prefix: str, text: str) -> str:

@@ -29,6 +29,15 @@ def _which(r: GenerationRequest) -> str:
     return "?"
 
 
+def _prose(key: str, words: int = 80) -> str:
+    """A usable part: French by its function word, long enough, sharing no phrase with other keys."""
+    return "Le " + " ".join(f"{key}{i}" for i in range(words)) + "."
+
+
+def _distinct(r: GenerationRequest) -> str:
+    return _prose(_which(r))
+
+
 async def _run(script, length: Length = Length.STANDARD):  # type: ignore[no-untyped-def]
     backend = ScriptedBackend(script)
     runner = ModelRunner(lambda: backend, max_batch_size=1)
@@ -62,9 +71,10 @@ async def test_messy_model_output_still_gives_the_exact_structure() -> None:
 
 
 async def test_one_conversation_one_session_article_sent_once() -> None:
-    digest, backend = await _run(lambda r: "Une phrase complète en français pour cette partie.")
+    digest, backend = await _run(_distinct)
     requests = [r for call in backend.calls for r in call]
     assert len(requests) == 6
+    assert digest.stats["regenerated_parts"] == 0
     assert len({r.session for r in requests}) == 1
     assert backend.ended == [requests[0].session]
     # Every turn extends the previous conversation: the article is in the first user turn only.
@@ -88,11 +98,11 @@ async def test_empty_part_is_regenerated_once_then_falls_back() -> None:
             return ""  # the model stops at once, twice
         if "neutre" in last and not last.endswith("phrases complètes."):
             return "The debate is about the future and this is what it is about for the people."
-        return "Un texte correct en français pour la partie demandée."
+        return _distinct(r)
 
     digest, _backend = await _run(script)
     assert digest.parts[Part.PESSIMISTE] == UNWRITTEN
-    assert digest.parts[Part.NEUTRE] == "Un texte correct en français pour la partie demandée."
+    assert digest.parts[Part.NEUTRE] == _prose("neutre")
     assert digest.stats["regenerated_parts"] == 2  # neutre (English) and pessimiste (empty)
     assert digest.stats["fallback_parts"] == 1
 
@@ -129,3 +139,56 @@ async def test_instructions_in_article_cannot_change_structure() -> None:
     md = to_markdown(digest)
     assert "@everyone" not in md
     assert len(re.findall(r"\*\*Point de vue optimiste\*\*", md)) == 1
+
+
+class _TokenizingBackend(ScriptedBackend):
+    """A scripted backend with a tokenizer, like the local backends: the summarizer builds its hook."""
+
+    def tokenize(self, text: str) -> list[int]:
+        return [hash(w) % 1000 for w in text.split()]
+
+    def token_text(self, token_id: int) -> str:
+        return " mot"
+
+
+async def test_anticopy_hook_is_used_and_a_copying_part_is_redone_with_a_stronger_penalty() -> None:
+    strengths: list[tuple[str, float, str]] = []
+
+    def script(r: GenerationRequest) -> str:
+        key = _which(r)
+        assert r.logits_hook is not None
+        strengths.append((key, r.logits_hook.strength, r.messages[-1].content))  # type: ignore[attr-defined]
+        if key == "neutre" and len(strengths) == 2:
+            return ARTICLE.text[:600]  # pasted from the article
+        return _distinct(r)
+
+    backend = _TokenizingBackend(script)
+    runner = ModelRunner(lambda: backend, max_batch_size=1)
+    try:
+        summarizer = Summarizer(runner, PromptSet.load(), article_tokens=300, anticopy_strength=4.0)
+        digest = await summarizer.summarize(ARTICLE)
+    finally:
+        await runner.close()
+    keys = [k for k, _s, _m in strengths]
+    assert keys == ["récapitulatif", "neutre", "neutre", "exemple", "optimiste", "pessimiste", "accroche"]
+    assert [s for _k, s, _m in strengths] == [4.0, 4.0, 8.0, 4.0, 4.0, 4.0, 4.0]
+    assert "ne recopie aucune phrase" in strengths[2][2]
+    assert digest.parts[Part.NEUTRE] == _prose("neutre")
+    assert digest.stats["regenerated_parts"] == 1 and digest.stats["problem_copie"] == 1
+
+
+async def test_a_part_repeating_another_is_redone_and_the_better_attempt_kept() -> None:
+    attempts: list[str] = []
+
+    def script(r: GenerationRequest) -> str:
+        key = _which(r)
+        if key == "pessimiste":
+            attempts.append(r.messages[-1].content)
+            # Both attempts echo the optimistic part; the second one a little less.
+            return _prose("optimiste") if len(attempts) == 1 else _prose("optimiste", 30) + " " + _prose("x", 50)
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert len(attempts) == 2 and "angle nouveau" in attempts[1]
+    assert digest.parts[Part.PESSIMISTE].endswith(_prose("x", 50))
+    assert digest.stats["problem_redite"] == 2

@@ -1,0 +1,83 @@
+"""The check each written part passes before it goes into a digest, and the retry advice when not.
+
+Each failure names a problem the quality bench measures (issue #6): an empty part, a part not in
+French or with stray English words, a part far too short, a part copying the article, a part
+repeating an earlier one. The summarizer regenerates a failing part once, with the advice for its
+problems added to the instruction, and keeps whichever attempt is less bad (`Verdict.badness`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.core.types import Part
+from bot.pipeline.textmetrics import copy_rate, is_french, rouge_l, stray_english, words
+
+#: Share of a part's word 8-grams allowed to come from the article (targets: recap ≤ 15%, digest ≤ 5%).
+COPY_LIMITS: dict[Part, float] = {Part.RECAP: 0.15, Part.ACCROCHE: 0.25}
+COPY_LIMIT_OTHERS = 0.06
+#: ROUGE-L allowed between two parts (targets: any two ≤ 0.35, optimistic vs pessimistic ≤ 0.25).
+OVERLAP_LIMIT = 0.33
+OPPOSITES_LIMIT = 0.23
+#: A part under this share of its target length has stopped early.
+SHORT_SHARE = 0.45
+
+ADVICE = {
+    "vide": "Écris cette partie : quelques phrases complètes.",
+    "langue": "Réponds uniquement en français, en prose, avec des phrases complètes.",
+    "anglais": "Écris tout en français, sans aucun mot anglais.",
+    "court": "Développe davantage : environ {words} mots, en phrases complètes.",
+    "copie": "Reformule avec tes propres mots : ne recopie aucune phrase de l'article.",
+    "redite": "Ne répète pas ce que disent les parties précédentes : apporte un angle nouveau.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    problems: tuple[str, ...]
+    badness: float  # 0 for a part with no problem; compares two attempts at the same part
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def advice(self, target_words: int) -> str:
+        return " ".join(ADVICE[p].format(words=target_words) for p in self.problems)
+
+
+def check_part(part: Part, text: str, *, target_words: int, article: str, earlier: Mapping[Part, str]) -> Verdict:
+    """Judge one part against the article it digests and the parts written before it."""
+    found: list[str] = []
+    badness = 0.0
+    tokens = words(text)
+    if not tokens:
+        return Verdict(("vide",), 1000.0)
+    if not is_french(text):
+        found.append("langue")
+        badness += 100
+    source_words = set(words(article))
+    stray = [w for w in stray_english(text) if w not in source_words]
+    if stray:
+        found.append("anglais")
+        badness += 5 * len(stray)
+    if part is not Part.ACCROCHE and len(tokens) < SHORT_SHARE * target_words:
+        found.append("court")
+        badness += 20 * (1 - len(tokens) / target_words)
+    copied = copy_rate(text, article)
+    limit = COPY_LIMITS.get(part, COPY_LIMIT_OTHERS)
+    if copied > limit:
+        found.append("copie")
+        badness += 100 * (copied - limit)
+    if part is not Part.ACCROCHE:
+        worst = 0.0
+        for other, other_text in earlier.items():
+            if other in (Part.ACCROCHE, Part.REFERENCE) or not other_text:
+                continue
+            opposites = {part, other} == {Part.OPTIMISTE, Part.PESSIMISTE}
+            excess = rouge_l(text, other_text) - (OPPOSITES_LIMIT if opposites else OVERLAP_LIMIT)
+            worst = max(worst, excess)
+        if worst > 0:
+            found.append("redite")
+            badness += 100 * worst
+    return Verdict(tuple(found), badness)

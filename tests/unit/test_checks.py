@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from bot.core.types import Part
+from bot.pipeline.checks import check_part
+
+ARTICLE = (
+    "Le gouvernement a présenté mardi un projet de loi sur la réforme des retraites qui repousse l'âge légal "
+    "de départ à soixante-quatre ans, une mesure que les syndicats jugent injuste et que l'opposition promet "
+    "de combattre au Parlement dans les semaines qui viennent."
+)
+OWN = (
+    "Le texte présenté cette semaine modifie l'âge auquel les salariés pourront cesser de travailler. "
+    "Les organisations de salariés contestent cette décision, et plusieurs groupes parlementaires annoncent "
+    "une bataille d'amendements. Le calendrier prévoit un vote avant l'été, selon l'exécutif."
+)
+
+
+def test_a_reformulated_french_part_passes() -> None:
+    verdict = check_part(Part.RECAP, OWN, target_words=40, article=ARTICLE, earlier={})
+    assert verdict.ok and verdict.badness == 0
+
+
+def test_copying_the_article_fails_and_names_the_problem() -> None:
+    verdict = check_part(Part.NEUTRE, ARTICLE, target_words=40, article=ARTICLE, earlier={})
+    assert "copie" in verdict.problems
+    assert "ne recopie aucune phrase" in verdict.advice(40)
+
+
+def test_english_short_and_empty_parts_fail() -> None:
+    english = "The government presented a bill and the unions say that it is unfair to the workers of the country."
+    assert "langue" in check_part(Part.NEUTRE, english, target_words=20, article=ARTICLE, earlier={}).problems
+    stray = OWN + " It is a debate."
+    assert "anglais" in check_part(Part.NEUTRE, stray, target_words=40, article=ARTICLE, earlier={}).problems
+    short = "Le texte change l'âge de départ."
+    verdict = check_part(Part.NEUTRE, short, target_words=60, article=ARTICLE, earlier={})
+    assert verdict.problems == ("court",) and "environ 60 mots" in verdict.advice(60)
+    assert check_part(Part.NEUTRE, "", target_words=60, article=ARTICLE, earlier={}).problems == ("vide",)
+
+
+def test_repeating_an_earlier_part_fails_and_opposite_views_are_held_stricter() -> None:
+    optimistic = OWN + " C'est une chance pour l'équilibre des comptes."
+    pessimistic = OWN + " C'est une menace pour les métiers pénibles."
+    verdict = check_part(
+        Part.PESSIMISTE, pessimistic, target_words=40, article=ARTICLE, earlier={Part.OPTIMISTE: optimistic}
+    )
+    assert "redite" in verdict.problems
+    different = (
+        "Les métiers pénibles paieront le prix fort : maçons, aides-soignantes et caissières devront tenir "
+        "deux années de plus, souvent usés, parfois au chômage avant l'heure."
+    )
+    assert check_part(
+        Part.PESSIMISTE, different, target_words=30, article=ARTICLE, earlier={Part.OPTIMISTE: optimistic}
+    ).ok
+
+
+def test_badness_orders_attempts() -> None:
+    copied = check_part(Part.NEUTRE, ARTICLE, target_words=40, article=ARTICLE, earlier={})
+    slightly_short = check_part(Part.NEUTRE, OWN, target_words=120, article=ARTICLE, earlier={})
+    assert 0 < slightly_short.badness < copied.badness
