@@ -36,6 +36,22 @@ _SENTENCE_END_CHARS = '.!?…»")'
 _INTRO = re.compile(
     r"^(?:voici|bien sûr|d'accord|certainement|absolument|en tant que)[^.:\n]*[:.]\s*", re.IGNORECASE
 )
+# Openings that only restate the part's name ("Le point de vue optimiste est que …", "La nouvelle est
+# que …"): the heading already says it. Seen in most opinion parts of the first quality run.
+_META_OPENING = re.compile(
+    r"^(?:(?:le |du |d'un |selon le )?point de vue (?:neutre|optimiste|pessimiste)(?: est| serait|,)?"
+    r"|(?:la nouvelle|l'essentiel|l'enjeu|en résumé|en bref)(?: est)?)\s*(?:que\s+|qu['’]|,\s*)",
+    re.IGNORECASE,
+)
+
+
+def _drop_meta_opening(para: str) -> str:
+    rest = _META_OPENING.sub("", para, count=1)
+    if rest == para or len(rest) < 20:
+        return para
+    return rest[0].upper() + rest[1:]
+
+
 # One or more part names as labels ("Point de vue neutre : Article en référence : …"): all removed.
 _LEAD_LABEL = re.compile(
     r"^(?:(?:récapitulatif(?: factuel)?|point de vue (?:neutre|optimiste|pessimiste)|exemple|accroche|"
@@ -97,7 +113,7 @@ def clean_prose(text: str, *, max_paragraphs: int) -> str:
         para = _LEAD_LABEL.sub("", para)
         para = re.sub(r"\s+", " ", para).strip()
         if not cleaned:
-            para = _INTRO.sub("", para)
+            para = _drop_meta_opening(_INTRO.sub("", para))
         if para:
             cleaned.append(para)
     # An intro line ending in ":" with nothing after it says nothing.
@@ -317,19 +333,6 @@ def reference_line(article: Article) -> str:
         parts[0] += f" (redirigé vers {article.final_url})"
     details = [d for d in (article.site, article.author, french_date(article.date)) if d]
     return parts[0] + (" — " + ", ".join(details) if details else "")
-
-
-def part_language_ok(text: str) -> bool:
-    """Cheap check that a part reads as French (function words), used to trigger one regeneration."""
-    words = [w.lower() for w in re.findall(r"[^\W\d_]+", text)]
-    if len(words) < 8:
-        return True
-    fr = sum(
-        w in {"le", "la", "les", "des", "est", "et", "une", "que", "qui", "dans", "pour", "du", "en"}
-        for w in words
-    )
-    en = sum(w in {"the", "and", "is", "of", "to", "that", "with", "for", "this", "are", "it"} for w in words)
-    return fr >= en
 
 
 PART_FILES: dict[Part, str] = {

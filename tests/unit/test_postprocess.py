@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -10,7 +11,6 @@ from bot.pipeline.postprocess import (
     clean_prose,
     french_date,
     hashtags_from,
-    part_language_ok,
     reference_line,
     trim_to_sentence,
 )
@@ -42,10 +42,7 @@ def test_bullets_become_prose() -> None:
 
 
 def test_paragraph_limit_and_unfinished_sentence() -> None:
-    raw = (
-        "Un. Deux trois quatre cinq six sept huit neuf dix onze douze.\n\nB.\n\n"
-        "C. Et puis la phrase coupée au mil"
-    )
+    raw = "Un. Deux trois quatre cinq six sept huit neuf dix onze douze.\n\nB.\n\nC. Et puis la phrase coupée au mil"
     out = clean_prose(raw, max_paragraphs=2)
     assert out.split("\n\n")[0].startswith("Un.")
     assert len(out.split("\n\n")) == 2
@@ -98,6 +95,15 @@ def test_reference_line_names_redirect_site_author_date() -> None:
     assert french_date("hier") == "hier"
 
 
-def test_language_check() -> None:
-    assert part_language_ok("La réforme est contestée par les syndicats et une partie de la gauche.")
-    assert not part_language_ok("The reform is contested by the unions and it is said that this is bad.")
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Le point de vue optimiste est que la réforme sauve le système.", "La réforme sauve le système."),
+        ("Le point de vue pessimiste est qu'il manque des moyens pour tenir.", "Il manque des moyens pour tenir."),
+        ("Du point de vue neutre, les deux camps ont des arguments.", "Les deux camps ont des arguments."),
+        ("La nouvelle est que le glyphosate sera interdit en 2021.", "Le glyphosate sera interdit en 2021."),
+        ("Le point de vue des syndicats est clair.", "Le point de vue des syndicats est clair."),
+    ],
+)
+def test_openings_that_restate_the_part_name_are_dropped(raw: str, expected: str) -> None:
+    assert clean_prose(raw, max_paragraphs=1) == expected
