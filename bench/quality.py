@@ -89,6 +89,33 @@ HEADER = (
 )
 
 
+def _dump(args: argparse.Namespace, name: str, markdown: str) -> None:
+    """With --dump DIR, every digest's markdown goes to DIR/<item>.md (for reading a run, not committed)."""
+    if args.dump:
+        folder = Path(args.dump)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.md").write_text(markdown + "\n", encoding="utf-8")
+
+
+def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
+    """How often the per-part check sent a part back, and why (bot.pipeline.checks)."""
+    problems: dict[str, float] = {}
+    for st in stats:
+        for key, value in st.items():
+            if key.startswith("problem_"):
+                problems[key.removeprefix("problem_")] = problems.get(key.removeprefix("problem_"), 0) + value
+    regenerated = sum(st.get("regenerated_parts", 0) for st in stats)
+    fallbacks = sum(st.get("fallback_parts", 0) for st in stats)
+    seconds = [st.get("seconds", 0.0) for st in stats]
+    median = sorted(seconds)[len(seconds) // 2] if seconds else 0.0
+    found = ", ".join(f"{k} {v:.0f}" for k, v in sorted(problems.items())) or "none"
+    return (
+        f"- anti-copy strength {strength:g}; parts regenerated after a failed check: {regenerated:.0f} of "
+        f"{6 * len(stats)} (problems seen, both attempts counted: {found}); fallback parts: {fallbacks:.0f}; "
+        f"median digest time {median:.0f} s"
+    )
+
+
 async def run(args: argparse.Namespace) -> str:
     cfg = Config(base_dir=str(ROOT)).replace(
         model={"source": args.model, "backend": args.backend},
@@ -102,7 +129,11 @@ async def run(args: argparse.Namespace) -> str:
     samples_dir = ROOT / "bench" / "samples"
     samples_dir.mkdir(exist_ok=True)
     started = time.monotonic()
+    stats: list[dict[str, float]] = []
     async with Agora(cfg) as app:
+        if args.anticopy is not None:
+            app.summarizer.anticopy_strength = args.anticopy
+        strength = app.summarizer.anticopy_strength
         for folder in corpus_items(args.pages)[: args.max_pages]:
             meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
             body = (folder / meta.get("file", "source.html")).read_bytes()
@@ -123,7 +154,9 @@ async def run(args: argparse.Namespace) -> str:
             md = to_markdown(digest)
             s = score_digest(digest, md, article.text)
             scores.append(s)
+            stats.append(digest.stats)
             rows.append(_row(folder.name, s, time.monotonic() - t0))
+            _dump(args, folder.name, md)
             if folder.name in SAMPLE_PAGES:
                 (samples_dir / f"{folder.name}.md").write_text(md + "\n", encoding="utf-8")
             print(rows[-1], flush=True)
@@ -138,8 +171,10 @@ async def run(args: argparse.Namespace) -> str:
             t0 = time.monotonic()
             digest = await app.summarize(article, length)
             md = to_markdown(digest)
+            _dump(args, f"orangesum-{i}", md)
             s = score_digest(digest, md, article.text)
             scores.append(s)
+            stats.append(digest.stats)
             recap = digest.parts[Part.RECAP]
             r = {}
             for label, text in (
@@ -178,6 +213,7 @@ async def run(args: argparse.Namespace) -> str:
         f"({sum(s.unsupported for s in scores) / max(1, facts):.1%}, target ≤ 2%)",
         f"- bullet lines: {sum(s.bullets for s in scores)}; hook ≤ 280 chars: "
         f"{sum(s.hook_chars <= 280 for s in scores)}/{n}",
+        _checks_line(stats, strength),
     ]
     if rouge_rows:
 
@@ -222,6 +258,8 @@ def main() -> None:
     p.add_argument("--max-pages", type=int, default=1000)
     p.add_argument("--orangesum", type=int, default=50)
     p.add_argument("--data-dir", default="data")
+    p.add_argument("--anticopy", type=float, default=None, help="anti-copy strength (default: the config's)")
+    p.add_argument("--dump", default="", help="also write every digest to this folder")
     p.add_argument("--no-write", action="store_true", help="print only, do not update bench/RESULTS.md")
     args = p.parse_args()
     report = asyncio.run(run(args))
