@@ -23,6 +23,9 @@ OPPOSITES_LIMIT = 0.23
 #: A part under this share of its target length has stopped early.
 SHORT_SHARE = 0.45
 
+#: Problems that make a part unusable whatever the backend (the caller falls back on the article).
+BASIC_PROBLEMS = ("vide", "langue")
+
 ADVICE = {
     "vide": "Écris cette partie : quelques phrases complètes.",
     "langue": "Réponds uniquement en français, en prose, avec des phrases complètes.",
