@@ -12,7 +12,8 @@ from bot.app import Agora
 from bot.config import Config
 from bot.core.bot import BotCore
 from bot.errors import ConfigError
-from bot.ops.server import start_ops
+from bot.ops.metrics import report_error
+from bot.ops.server import platform_name, start_ops
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,17 @@ def build_platforms(config: Config, core: BotCore) -> list[ChatPlatform]:
     return platforms
 
 
+def platform_stopped(app: Agora, name: str, task: asyncio.Task[None]) -> None:
+    """A platform's run() ended before a stop was asked (it retries everything it can, so this is fatal:
+    the bot shuts down, and a supervisor restarts it). Logged and counted as "platform_stopped"."""
+    exc = None if task.cancelled() else task.exception()
+    if exc is not None:
+        log.error("platform %s stopped: %r", name, exc, exc_info=exc)
+    else:
+        log.error("platform %s stopped", name)
+    report_error(app.metrics, "platform_stopped", name)
+
+
 async def run_bots(config: Config) -> None:
     """Start the model and every enabled platform; stop cleanly on SIGINT/SIGTERM."""
     async with Agora(config) as app:
@@ -52,16 +64,17 @@ async def run_bots(config: Config) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        tasks = [asyncio.create_task(p.run(), name=type(p).__name__) for p in platforms]
+        tasks = {asyncio.create_task(p.run(), name=type(p).__name__): p for p in platforms}
         stopper = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if task is not stopper and task.exception() is not None:
-                    log.error("platform %s stopped: %r", task.get_name(), task.exception())
+            for task, platform in tasks.items():
+                if task in done:
+                    platform_stopped(app, platform_name(platform), task)
         finally:
             log.info("shutting down")
-            for task in [*tasks, stopper]:
+            stopper.cancel()
+            for task in tasks:
                 task.cancel()
             for platform in platforms:
                 with contextlib.suppress(Exception):

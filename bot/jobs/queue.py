@@ -32,6 +32,7 @@ from bot.app import Agora
 from bot.core.types import Digest, Scope
 from bot.errors import AgoraError, ModelError, QueueFull, user_message
 from bot.jobs.store import Job, JobSpec, JobState, JobStore
+from bot.ops.metrics import report_error
 from bot.storage.repositories import SharedLinks, get_by_key
 
 log = logging.getLogger(__name__)
@@ -246,6 +247,7 @@ class JobQueue:
                     wait = min(max(retry_at - time.time(), 0.0) + 0.01, 60.0)
             except Exception:  # the database was busy or closing: try again shortly, never die
                 log.exception("job dispatcher failed; retrying")
+                self._count("internal")
                 wait = 1.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
@@ -257,7 +259,7 @@ class JobQueue:
                 return
             task = asyncio.create_task(self._work(job), name=f"agora-job-{job.id}")
             self._workers[job.id] = task
-            task.add_done_callback(functools.partial(self._worker_done, job.id))
+            task.add_done_callback(functools.partial(self._worker_done, job.id, job.platform))
 
     async def _claim_next(self) -> Job | None:
         """The oldest ready job of the community served least recently (never served comes first)."""
@@ -271,11 +273,12 @@ class JobQueue:
             heads.remove((fair_key, job_id))
         return None
 
-    def _worker_done(self, job_id: int, task: asyncio.Task[None]) -> None:
+    def _worker_done(self, job_id: int, platform: str, task: asyncio.Task[None]) -> None:
         self._workers.pop(job_id, None)
         if not task.cancelled() and task.exception() is not None:
             # Its row says running: the next start puts it back in the queue.
             log.error("worker of job %s failed", job_id, exc_info=task.exception())
+            self._count("internal", platform)
         if self._wake is not None:
             self._wake.set()
 
@@ -351,12 +354,13 @@ class JobQueue:
     def _spawn_reply(self, job: Job) -> None:
         task = asyncio.create_task(self._reply(job), name=f"agora-reply-{job.id}")
         self._replies[job.id] = task
-        task.add_done_callback(functools.partial(self._reply_done, job.id))
+        task.add_done_callback(functools.partial(self._reply_done, job.id, job.platform))
 
-    def _reply_done(self, job_id: int, task: asyncio.Task[None]) -> None:
+    def _reply_done(self, job_id: int, platform: str, task: asyncio.Task[None]) -> None:
         self._replies.pop(job_id, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("reply of job %s failed", job_id, exc_info=task.exception())
+            self._count("internal", platform)
         if task.cancelled() or not self._started:
             return  # stopping: dependants are cancelled too
         for events in (self._acked, self._delivered):
@@ -395,6 +399,7 @@ class JobQueue:
                 raise
             except Exception as exc:  # the answer still comes; only the "⏳" notice is missing
                 log.warning("progress notice of job %s not posted: %r", job.id, exc)
+                self._count("delivery.progress", job.platform)
         self._acked[job.id].set()
         result = await self._result(job)
         if job.after_id is not None and job.after_id in self._delivered:
@@ -405,6 +410,10 @@ class JobQueue:
         self.stats["delivered" if error is None else "undeliverable"] += 1
         self._report(job, result)
         self._delivered[job.id].set()
+
+    def _count(self, kind: str, platform: str = "none") -> None:
+        """One error for agora_errors_total, when bot.ops set `app.metrics` (`agora run`)."""
+        report_error(getattr(self.app, "metrics", None), kind, platform)
 
     def _report(self, job: Job, result: JobResult) -> None:
         """Request-to-answer time and errors, to `app.metrics` when bot.ops set one (`agora run`)."""
@@ -449,12 +458,15 @@ class JobQueue:
                 raise
             except Undeliverable as exc:
                 log.warning("answer of job %s cannot be posted: %s", job.id, exc)
+                self._count("delivery.undeliverable", job.platform)
                 return None, str(exc) or "undeliverable"
             except Exception as exc:
                 if attempt == DELIVERY_ATTEMPTS:
                     log.error("answer of job %s lost after %d attempts: %r", job.id, attempt, exc)
+                    self._count("delivery.lost", job.platform)
                     return None, repr(exc)
                 log.warning("posting the answer of job %s failed (%r); retry %d in %.0f s", job.id, exc, attempt, wait)
+                self._count("delivery.retry", job.platform)
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, 300.0)
         return None, "undeliverable"  # pragma: no cover - the loop always returns

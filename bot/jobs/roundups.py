@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from bot.core.settings import SPEC_BY_KEY
 from bot.core.types import Scope
 from bot.jobs.queue import Undeliverable
+from bot.ops.metrics import report_error
 from bot.storage.repositories import SettingsRepository
 
 if TYPE_CHECKING:
@@ -112,6 +113,7 @@ class RoundupScheduler:
                 await self.run_due(self.clock())
             except Exception:
                 log.exception("roundup scheduler failed; trying again later")
+                self._count("internal")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
 
@@ -154,14 +156,20 @@ class RoundupScheduler:
                         await deliverer.post_roundup(due.scope, text, due.key)
                     except Undeliverable as exc:
                         log.warning("roundup of %s cannot be posted: %s", channel_key, exc)
+                        self._count("delivery.undeliverable", due.scope.platform)
                     except Exception as exc:
                         log.warning("roundup of %s not posted (%r); trying again later", channel_key, exc)
+                        self._count("delivery.retry", due.scope.platform)
                         continue
                     else:
                         posted.append(due)
                         log.info("posted the %s roundup of %s", due.period, channel_key)
                 await self.core.links.mark_roundup(channel_key, due.end)
         return posted
+
+    def _count(self, kind: str, platform: str = "none") -> None:
+        """One error for agora_errors_total, when bot.ops set `app.metrics` (`agora run`)."""
+        report_error(getattr(self.core.app, "metrics", None), kind, platform)
 
     async def _scope(self, channel_key: str) -> Scope | None:
         known = await self.core.channels.get(channel_key)

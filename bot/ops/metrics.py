@@ -42,6 +42,19 @@ def error_kind(exc: BaseException) -> str:
     return exc.kind if isinstance(exc, AgoraError) else "internal"
 
 
+def report_error(metrics: Any, kind: str | BaseException, platform: str = "none") -> None:
+    """Count one error on `metrics` (`Agora.metrics`: None while metrics are off); never raises.
+
+    For the places that have no `Metrics` of their own: the job queue, the platforms, `agora run`.
+    """
+    if metrics is None:
+        return
+    try:
+        metrics.count_error(kind if isinstance(kind, str) else error_kind(kind), platform)
+    except Exception as exc:  # metrics never cost an answer
+        log.debug("metrics: %r", exc)
+
+
 class Metrics:
     """Every metric Agora exports, registered in a registry of its own."""
 
@@ -71,7 +84,8 @@ class Metrics:
             registry=r,
         )
         self.errors = Counter(
-            "agora_errors", "Errors by kind (AgoraError.kind, or internal) and platform.", ["kind", "platform"],
+            "agora_errors", "Errors by kind (AgoraError.kind, delivery.*, sync, platform_stopped or internal) "
+            "and platform.", ["kind", "platform"],
             registry=r,
         )  # fmt: skip
         self.up = Gauge("agora_up", "1 while the bot runs (its start time is agora_start_time_seconds).", registry=r)

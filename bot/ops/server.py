@@ -35,7 +35,8 @@ def platform_name(platform: object) -> str:
 
 
 def connection_probe(platform: object) -> Callable[[], bool | None]:
-    """How to tell a platform is connected: `is_ready()` (Discord), a `ready` Event (Matrix), else unknown."""
+    """How to tell a platform is connected: its `is_ready()` (Discord, Matrix: connected *now*, not only
+    once), else a `ready` Event, else unknown."""
     is_ready = getattr(platform, "is_ready", None)
     if callable(is_ready):
         return lambda: bool(is_ready())
@@ -137,8 +138,9 @@ class OpsServer:
 
 def instrument_app(app: Agora, metrics: Metrics) -> None:
     """Connect what can be observed from outside the pipeline: the model runner (counters, queue,
-    batch timings) and the fetcher (latency by outcome). Digest latency and errors by platform are
-    reported by the job queue itself (`Metrics.observe_digest`, `Metrics.count_error`)."""
+    batch timings) and the fetcher (latency by outcome). Digest latency and errors are reported where
+    they happen, through `app.metrics` (`Metrics.observe_digest`, `report_error`): the job queue, the
+    platforms, `agora run`."""
     metrics.watch_runner(app.runner)
     fetch = app.fetcher.fetch
     if getattr(fetch, "__agora_timed__", False):

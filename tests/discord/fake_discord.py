@@ -120,6 +120,10 @@ class FakeDiscord:
         self._sockets: set[web.WebSocketResponse] = set()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        #: Answer interaction callbacks "Unknown interaction" (what Discord says after the 3 seconds).
+        self.refuse_callbacks = False
+        #: Refuse gateway connections (503), as during a Discord outage.
+        self.refuse_gateway = False
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -317,7 +321,9 @@ class FakeDiscord:
 
     # --- gateway -------------------------------------------------------------------------------------
 
-    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+    async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        if self.refuse_gateway:
+            return web.Response(status=503, text="fake: gateway unavailable")
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._sockets.add(ws)
@@ -619,7 +625,7 @@ class FakeDiscord:
         # Lenient on purpose: accepts a callback for an interaction "created" long ago, so tests can
         # simulate a digest outliving the 15-minute token without waiting 15 minutes.
         issued = self.interactions.get(request.match_info["token"])
-        if issued is None or str(issued.id) != request.match_info["id"]:
+        if issued is None or str(issued.id) != request.match_info["id"] or self.refuse_callbacks:
             return _json({"message": "Unknown interaction", "code": 10062}, status=404)
         body = request[BODY] or {}
         kind = int(body.get("type", 0))

@@ -10,8 +10,9 @@ from pathlib import Path
 from bot import messages
 from bot.core.types import Length, Scope
 from bot.errors import InvalidURL, ModelError, QueueFull, RateLimited
-from bot.jobs.queue import MAX_ATTEMPTS, JobResult, Record
+from bot.jobs.queue import DELIVERY_ATTEMPTS, MAX_ATTEMPTS, JobResult, Record, Undeliverable
 from bot.jobs.store import Job, JobState
+from bot.ops import metrics as ops_metrics
 from tests.conftest import CorpusServer
 from tests.jobs.conftest import MakeRig, Rig, until
 
@@ -293,3 +294,87 @@ async def test_a_link_urllib_cannot_parse_is_refused_in_french(rig: MakeRig) -> 
     assert job.refused and job.error == InvalidURL.default_message
     await settle(r, job)
     assert answers_of(r, job) == [messages.FAILED.format(url="http://[x", reason=InvalidURL.default_message)]
+
+
+class Broken:
+    """A platform whose progress notice fails, and whose answers fail with `error` (or `Undeliverable`)."""
+
+    platform = "recording"
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.tries = 0
+
+    async def acknowledge(self, job: Job, record: Record) -> None:
+        raise ConnectionError("the homeserver is down")
+
+    def step(self, job: Job, text: str) -> None:
+        return None
+
+    async def deliver(self, job: Job, result: JobResult, record: Record) -> str | None:
+        self.tries += 1
+        raise self.error
+
+    async def post_roundup(self, scope: Scope, text: str, key: str) -> None:
+        raise self.error
+
+
+def errors_counted(metrics: ops_metrics.Metrics, kind: str, platform: str = "recording") -> float:
+    """agora_errors_total{kind, platform}, read through the Prometheus registry."""
+    return metrics.registry.get_sample_value("agora_errors_total", {"kind": kind, "platform": platform}) or 0.0
+
+
+async def test_failed_posts_are_counted_as_errors(rig: MakeRig) -> None:
+    r = await rig(attach=False)
+    metrics = r.app.metrics = ops_metrics.Metrics()
+    r.core.jobs.delivery_backoff = 0.001
+    flaky = Flaky(failures=2)
+    await r.core.attach(flaky)
+    job = await r.core.submit(A, "alice", "https://a.fr/f", Length.COURT)
+    await settle(r, job)
+    # Two failed posts, retried, then the answer: counted as retries, nothing lost.
+    assert errors_counted(metrics, "delivery.retry") == 2
+    assert errors_counted(metrics, "delivery.lost") == 0
+    await r.core.detach(flaky.platform)
+
+    lost = Broken(ConnectionError("still down"))
+    await r.core.attach(lost)
+    job = await r.core.submit(A, "alice", "https://a.fr/lost", Length.COURT)
+    await settle(r, job)
+    assert lost.tries == DELIVERY_ATTEMPTS
+    assert errors_counted(metrics, "delivery.progress") == 1  # the "⏳" notice
+    assert errors_counted(metrics, "delivery.retry") == 2 + DELIVERY_ATTEMPTS - 1
+    assert errors_counted(metrics, "delivery.lost") == 1  # given up after the last attempt
+    row = db_rows(r, f"SELECT delivered_at, delivery_error FROM jobs WHERE id = {job.id}")[0]
+    assert row[0] is not None and "still down" in str(row[1])
+    await r.core.detach(lost.platform)
+
+    gone = Broken(Undeliverable("left the room"))
+    await r.core.attach(gone)
+    job = await r.core.submit(A, "alice", "https://a.fr/gone", Length.COURT)
+    await settle(r, job)
+    assert gone.tries == 1  # never retried
+    assert errors_counted(metrics, "delivery.undeliverable") == 1
+    assert errors_counted(metrics, "delivery.lost") == 1
+
+
+async def test_metrics_are_optional_and_never_cost_an_answer(rig: MakeRig) -> None:
+    class Exploding:
+        def count_error(self, kind: str, platform: str = "none") -> None:
+            raise RuntimeError("metrics broke")
+
+        def observe_digest(self, platform: str, seconds: float, outcome: str) -> None:
+            raise RuntimeError("metrics broke")
+
+    r = await rig(attach=False)
+    r.core.jobs.delivery_backoff = 0.001
+    flaky = Flaky(failures=1)
+    await r.core.attach(flaky)
+    assert r.app.metrics is None  # metrics off: nothing to count into
+    first = await r.core.submit(A, "alice", "https://a.fr/1", Length.COURT)
+    await settle(r, first)
+    r.app.metrics = Exploding()
+    flaky.failures = 1
+    second = await r.core.submit(A, "alice", "https://a.fr/2", Length.COURT)
+    await settle(r, second)
+    assert flaky.posted == [(first.id, "p"), (first.id, "a0"), (second.id, "p"), (second.id, "a0")]

@@ -10,7 +10,9 @@ import pytest
 from bot import messages
 from bot.core.types import Length, Scope
 from bot.errors import HTTPStatusError
+from bot.jobs.queue import Undeliverable
 from bot.jobs.roundups import period_bounds
+from bot.ops.metrics import Metrics
 from tests.jobs.conftest import MakeRig, Rig, fake_digest
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -171,3 +173,24 @@ async def test_roundup_text_lists_digests_failures_themes_and_links_to_the_answe
     debates = "3 lien(s) partagé(s), 2 résumé(s). Thèmes qui reviennent : #test (2)."
     assert entries[4] == f"**{messages.ROUNDUP_DEBATES}**\n{debates}"
     assert len(entries) == 5  # the link shared twice is listed once
+
+
+async def test_roundups_that_cannot_be_posted_are_counted(rig: MakeRig) -> None:
+    r = await rig()
+    metrics = r.app.metrics = Metrics()
+    await schedule(r, set_at="2026-03-01 10:00")
+    await share(r, "https://ex.fr/matin", "2026-03-01 09:00")
+    errors: list[BaseException] = [ConnectionError("down"), Undeliverable("channel deleted")]
+
+    async def post_roundup(scope: Scope, text: str, key: str) -> None:
+        raise errors.pop(0)
+
+    r.platform.post_roundup = post_roundup  # type: ignore[method-assign]
+    assert await r.core.roundups.run_due(at("2026-03-01 18:00")) == []  # tried again later
+    assert await r.core.roundups.run_due(at("2026-03-01 18:05")) == []  # given up
+    assert await r.core.roundups.run_due(at("2026-03-01 18:10")) == []  # and not tried again
+
+    def counted(kind: str) -> float | None:
+        return metrics.registry.get_sample_value("agora_errors_total", {"kind": kind, "platform": "recording"})
+
+    assert counted("delivery.retry") == 1 and counted("delivery.undeliverable") == 1

@@ -11,6 +11,7 @@ with warnings.catch_warnings():
     import discord  # noqa: F401
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from discord.http import Route
 from bot.config import DiscordConfig, secret_from_env
 from bot.core.bot import BotCore
 from bot.platforms.discord.client import AgoraClient
+from bot.platforms.discord.commands import count_error
 from bot.platforms.discord.delivery import Tasks
 from bot.platforms.discord.jobs import DiscordDeliverer
 
@@ -37,7 +39,7 @@ class DiscordPlatform:
         self.config = config
         self.core = core
         self.data_dir = data_dir
-        self.tasks = Tasks()
+        self.tasks = Tasks(on_error=functools.partial(count_error, core))
         self.client = AgoraClient(config, core, data_dir, self.tasks)
 
     async def run(self) -> None:
@@ -64,7 +66,12 @@ class DiscordPlatform:
         await self.client.deliverer.close()
 
     def is_ready(self) -> bool:
-        return self.client.is_ready()
+        """Connected now (/healthz, agora_platform_connected): READY received and the gateway open.
+
+        discord.py's own `is_ready()` stays true while it reconnects after the gateway dropped.
+        """
+        ws = self.client.ws
+        return self.client.is_ready() and ws is not None and ws.open
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ import discord
 from bot import messages
 from bot.config import DiscordConfig
 from bot.core.bot import BotCore
-from bot.platforms.discord.commands import AgoraTree, Handlers, build_commands
+from bot.platforms.discord.commands import AgoraTree, Handlers, build_commands, count_error
 from bot.platforms.discord.convert import scope_of, user_id
 from bot.platforms.discord.delivery import NO_MENTIONS, SeenIds, Tasks
 from bot.platforms.discord.jobs import DiscordDeliverer, message_target
@@ -46,7 +46,7 @@ class AgoraClient(discord.Client):
         self.data_dir = data_dir
         self.tasks = tasks
         self.seen = SeenIds()
-        self.tree = AgoraTree(self, seen=self.seen)
+        self.tree = AgoraTree(self, seen=self.seen, count_error=self.count_error)
         self.deliverer = DiscordDeliverer(self)
         self.handlers = Handlers(core, config, tasks, self.deliverer)
         for command in build_commands(self.handlers):
@@ -85,6 +85,15 @@ class AgoraClient(discord.Client):
         await asyncio.to_thread(_write_state, state_file, state)
         log.info("synced %d application commands (%s)", len(synced), target)
         return True
+
+    def count_error(self, kind: str | BaseException) -> None:
+        """One error for agora_errors_total{platform="discord"} when metrics are on."""
+        count_error(self.core, kind)
+
+    async def on_error(self, event_method: str, /, *args: object, **kwargs: object) -> None:
+        """An event handler (`on_message`: automatic digests) raised: logged, counted, the bot goes on."""
+        log.exception("Discord event %s failed", event_method)
+        self.count_error("internal")
 
     async def on_ready(self) -> None:
         log.info("connected to Discord as %s, in %d servers", self.user, len(self.guilds))

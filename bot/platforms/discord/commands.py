@@ -8,6 +8,7 @@ background task that fills in the deferred response.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -19,6 +20,7 @@ from bot.core.bot import BotCore, parse_length
 from bot.core.settings import SPEC_BY_KEY, SPECS
 from bot.core.types import Length
 from bot.errors import AgoraError, InvalidURL, PermissionDenied, user_message
+from bot.ops.metrics import report_error
 from bot.pipeline.urls import find_urls
 from bot.platforms.discord import render
 from bot.platforms.discord.convert import interaction_scope, is_moderator, scope_of, user_id
@@ -38,12 +40,24 @@ KEY_CHOICES = [app_commands.Choice(name=render.truncate(f"{s.key} — {s.help}",
 RESET_WORD = "défaut"
 
 
+def count_error(core: BotCore, kind: str | BaseException) -> None:
+    """One error for agora_errors_total{platform="discord"} when metrics are on (`agora run`)."""
+    report_error(getattr(core.app, "metrics", None), kind, "discord")
+
+
 class AgoraTree(app_commands.CommandTree):
     """The command tree, with French answers for refusals and failures."""
 
-    def __init__(self, client: discord.Client, *, seen: SeenIds) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        *,
+        seen: SeenIds,
+        count_error: Callable[[str | BaseException], None] | None = None,
+    ) -> None:
         super().__init__(client)
         self._seen = seen
+        self._count_error = count_error or (lambda kind: None)
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         # A gateway replay must not run a command twice.
@@ -61,12 +75,14 @@ class AgoraTree(app_commands.CommandTree):
             text = cause.user_message
         else:
             log.error("command %s failed", getattr(interaction.command, "qualified_name", "?"), exc_info=cause)
+            self._count_error("internal")
             text = user_message(cause)
-        await reply_ephemeral(interaction, text)
+        if not await reply_ephemeral(interaction, text):
+            self._count_error("delivery.lost")
 
 
-async def reply_ephemeral(interaction: discord.Interaction, text: str) -> None:
-    """A private French answer, whether or not the interaction was already acknowledged."""
+async def reply_ephemeral(interaction: discord.Interaction, text: str) -> bool:
+    """A private French answer, whether or not the interaction was already acknowledged; False if lost."""
     embed = render.error_embed(text)
     try:
         if interaction.response.is_done():
@@ -75,6 +91,8 @@ async def reply_ephemeral(interaction: discord.Interaction, text: str) -> None:
             await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
     except Exception as exc:  # the last resort (also used by on_error): it must never raise
         log.warning("could not answer interaction %s: %r", interaction.id, exc)
+        return False
+    return True
 
 
 class Handlers:
@@ -91,7 +109,8 @@ class Handlers:
     async def resume(self, interaction: discord.Interaction, url: str, length: str | None) -> None:
         found = find_urls(url, limit=1)
         if not found:
-            await reply_ephemeral(interaction, InvalidURL().user_message)
+            if not await reply_ephemeral(interaction, InvalidURL().user_message):
+                count_error(self.core, "delivery.lost")
             return
         chosen = parse_length(length, "/") if length else None
         callback = await interaction.response.defer(thinking=True)  # the 3-second rule: acknowledge first
@@ -102,7 +121,8 @@ class Handlers:
         # The interaction carries the target message's content even without the message-content intent.
         found = find_urls(message.content, limit=int(values["liens_par_message"]))
         if not found:
-            await reply_ephemeral(interaction, messages.NO_LINK)
+            if not await reply_ephemeral(interaction, messages.NO_LINK):
+                count_error(self.core, "delivery.lost")
             return
         callback = await interaction.response.defer(thinking=True)
         await self._digest_links(interaction, found, None, callback)
@@ -189,6 +209,7 @@ class Handlers:
             except Exception as exc:
                 if not isinstance(exc, AgoraError):
                     log.exception("roundup failed")
+                    count_error(self.core, exc)
                 await sink.open(content=None, embeds=[render.error_embed(user_message(exc))])
                 return
             await deliver_text(sink, text)

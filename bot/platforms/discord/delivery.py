@@ -206,10 +206,12 @@ async def deliver_text(sink: Sink, text: str, *, slot: Editable | None = None) -
 
 
 class Tasks:
-    """Background work kept referenced (so it is never garbage-collected) and its failures logged."""
+    """Background work kept referenced (so it is never garbage-collected), its failures logged and
+    passed to `on_error` (the error counter)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_error: Callable[[BaseException], None] | None = None) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.on_error = on_error
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)
@@ -224,6 +226,8 @@ class Tasks:
         exc = task.exception()
         if exc is not None:
             log.error("background task %s failed", task.get_name(), exc_info=exc)
+            if self.on_error is not None:
+                self.on_error(exc)
 
     def __len__(self) -> int:
         return len(self._tasks)

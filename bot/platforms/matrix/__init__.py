@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 from bot.config import MatrixConfig
 from bot.core.bot import BotCore
+from bot.ops.metrics import report_error
 from bot.platforms.matrix.client import MatrixClient
 from bot.platforms.matrix.delivery import MatrixDeliverer
 from bot.platforms.matrix.handler import MatrixHandler
@@ -20,6 +22,12 @@ log = logging.getLogger(__name__)
 
 __all__ = ["MatrixPlatform"]
 
+#: Disconnected (for /healthz and agora_platform_connected) after this many failed syncs in a row…
+SYNC_FAILURES_DOWN = 2
+#: …or when no sync has worked for this long past `matrix.sync_timeout` (twice it, plus this): a sync
+#: the homeserver holds open lasts up to sync_timeout, and nio gives one up 15 s after that.
+STALE_GRACE_S = 30.0
+
 
 class MatrixPlatform:
     """Logs in (once: the device is kept in `<data>/matrix/`), then syncs and answers until cancelled."""
@@ -28,8 +36,10 @@ class MatrixPlatform:
         self.config = config
         self.core = core
         self.client = MatrixClient(config, data_dir)
-        #: Set once the first sync after the start has been caught up (tests and health checks).
+        #: Set once the first sync after the start has been caught up (answers go out from then on).
         self.ready = asyncio.Event()
+        #: Seconds without a successful sync after which the connection counts as lost (`is_ready`).
+        self.stale_after = 2 * config.sync_timeout + STALE_GRACE_S
         self.store: MatrixStore | None = None
         self.handler: MatrixHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -42,7 +52,9 @@ class MatrixPlatform:
             await self.client.connect()
             store = self.store = MatrixStore(self.core.app.db, self.client.user_id)
             await store.prune()
-            self.handler = MatrixHandler(self.client, self.core, self.config, store, self.spawn)
+            self.handler = MatrixHandler(
+                self.client, self.core, self.config, store, self.spawn, count_error=self.count_error
+            )
             await self._sync_loop(store, self.handler)
         finally:
             await self.close()
@@ -53,6 +65,8 @@ class MatrixPlatform:
         while not self._closed:
             resp = await self.client.sync(since=token if first else None, first=first)
             if resp is None or self._closed:
+                if resp is None and not self._closed:
+                    self.count_error("sync")
                 continue  # the client waited its backoff already
             await handler.on_sync(resp, first=first)
             await store.set_sync_token(resp.next_batch)
@@ -67,6 +81,25 @@ class MatrixPlatform:
                 log.info("Matrix: %s (device %s) caught up, answering from now on",
                          self.client.user_id, self.client.device_id)
 
+    def is_ready(self) -> bool:
+        """Connected now (/healthz, agora_platform_connected): caught up once, and syncing.
+
+        The first sync having caught up is not enough: a homeserver that goes away later makes every
+        sync fail (or hang), and the bot then reads nothing. Disconnected after `SYNC_FAILURES_DOWN`
+        failed syncs in a row or `stale_after` seconds without a sync that worked; connected again at
+        the next one that works.
+        """
+        if self._closed or not self.ready.is_set():
+            return False
+        if self.client.sync_failures >= SYNC_FAILURES_DOWN:
+            return False
+        last = self.client.last_sync_at
+        return last is not None and time.monotonic() - last <= self.stale_after
+
+    def count_error(self, kind: str | BaseException) -> None:
+        """One error for agora_errors_total{platform="matrix"} when metrics are on."""
+        report_error(getattr(self.core.app, "metrics", None), kind, "matrix")
+
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """Run `coro` as a task that is kept referenced and whose failure is logged."""
         if self._closed:
@@ -78,8 +111,10 @@ class MatrixPlatform:
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("Matrix task %r failed", task.get_name(), exc_info=task.exception())
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
+            log.error("Matrix task %r failed", task.get_name(), exc_info=exc)
+            self.count_error(exc)
 
     async def close(self) -> None:
         """Cancel the answers in progress and close the nio client (its crypto store is saved as it goes)."""

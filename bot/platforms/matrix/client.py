@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,10 @@ class MatrixClient:
         self.store_dir = self.dir / "store"
         self.credentials_path = self.dir / "credentials.json"
         self.backoff = Backoff(config.backoff_max)
+        #: Syncs that failed in a row (0 again after one that worked), and when (time.monotonic()) the
+        #: last one worked: the platform's health is read from them.
+        self.sync_failures = 0
+        self.last_sync_at: float | None = None
         self._nio: AsyncClient | None = None
 
     @property
@@ -232,14 +237,18 @@ class MatrixClient:
                 full_state=True if first else None,  # nio keeps room state in memory only
             )
         except NETWORK_ERRORS as exc:
+            self.sync_failures += 1  # counted before the wait: the health check sees it during the wait
             await self._wait("sync", exc)
             return None
         if not isinstance(resp, SyncResponse):
             if resp.status_code == "M_UNKNOWN_TOKEN":
                 raise ConfigError(f"matrix: the homeserver no longer accepts the session of {self.user_id} "
                                   f"(delete {self.credentials_path} to log in again)")
+            self.sync_failures += 1
             await self._wait("sync", resp)
             return None
+        self.sync_failures = 0
+        self.last_sync_at = time.monotonic()
         self.backoff.reset()
         return resp
 

@@ -37,6 +37,13 @@ from bot.platforms.matrix.store import MatrixStore
 log = logging.getLogger(__name__)
 
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]
+#: Counts an error (a kind, or the exception) for agora_errors_total{platform="matrix"}.
+CountError = Callable[[str | BaseException], None]
+
+
+def _no_count(kind: str | BaseException) -> None:
+    return None
+
 
 #: One "undecryptable" notice per Megolm session and room in this window, not one per message.
 UNDECRYPTABLE_QUIET_S = 600.0
@@ -46,9 +53,17 @@ class MatrixHandler:
     """Turns each sync into joins, leaves and answers."""
 
     def __init__(
-        self, client: MatrixClient, core: BotCore, config: MatrixConfig, store: MatrixStore, spawn: Spawn
+        self,
+        client: MatrixClient,
+        core: BotCore,
+        config: MatrixConfig,
+        store: MatrixStore,
+        spawn: Spawn,
+        *,
+        count_error: CountError = _no_count,
     ) -> None:
         self.client = client
+        self.count_error = count_error
         self.core = core
         self.config = config
         self.store = store
@@ -74,8 +89,9 @@ class MatrixHandler:
         for room_id, joined in resp.rooms.join.items():
             try:
                 await self._on_room(room_id, joined.state, joined.timeline.events, first=first)
-            except Exception:  # one room's trouble must not stop the others (nor the sync loop)
+            except Exception as exc:  # one room's trouble must not stop the others (nor the sync loop)
                 log.exception("handling events of %s failed", room_id)
+                self.count_error(exc)
 
     # --- membership ---------------------------------------------------------------------------------
 
@@ -234,7 +250,7 @@ class MatrixHandler:
         log.info("could not decrypt %s in %s (session %s)", event.event_id, room_id, event.session_id)
         content = render.content_with(render.text_notice(messages.UNDECRYPTABLE), await self._relation_to(
             room_id, event.event_id, None))
-        await self.client.send(room_id, content)
+        await self._send(room_id, content)
 
     # --- answers ------------------------------------------------------------------------------------
 
@@ -273,7 +289,12 @@ class MatrixHandler:
     async def reply(self, msg: Incoming, text: str) -> None:
         relation = await self._relation(msg)
         for content in render.text_notices(text, encrypted=self._encrypted(msg.room_id)):
-            await self.client.send(msg.room_id, render.content_with(content, relation))
+            await self._send(msg.room_id, render.content_with(content, relation))
+
+    async def _send(self, room_id: str, content: dict[str, Any]) -> None:
+        """A notice outside the job queue (command answers, the undecryptable notice): a loss is counted."""
+        if await self.client.send(room_id, content) is None:  # the client logged why, after its retries
+            self.count_error("delivery.lost" if room_id in self.client.nio.rooms else "delivery.undeliverable")
 
     async def _relation(self, msg: Incoming) -> dict[str, Any]:
         return await self._relation_to(msg.room_id, msg.event_id, msg.thread_root)
