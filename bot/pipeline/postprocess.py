@@ -12,6 +12,7 @@ from collections import Counter
 
 from bot.core.types import Article, Part
 from bot.pipeline.condense import content_words, split_sentences
+from bot.pipeline.textmetrics import rouge_l, words
 
 _HEADING_WORDS = (
     "accroche",
@@ -118,11 +119,43 @@ def clean_prose(text: str, *, max_paragraphs: int) -> str:
             cleaned.append(para)
     # An intro line ending in ":" with nothing after it says nothing.
     cleaned = [p for p in cleaned if not (p.endswith(":") and len(p) < 160)]
+    cleaned = drop_repeated_sentences(cleaned)
     cleaned = cleaned[:max_paragraphs]
     if not cleaned:
         return ""
     cleaned[-1] = trim_to_sentence(cleaned[-1])
     return "\n\n".join(p for p in cleaned if p)
+
+
+#: A sentence this close (ROUGE-L) to one already kept in the part is a loop, not a new point.
+REPEAT_SIMILARITY = 0.6
+#: At most this many sentences of a part may open with the same three words ("Un autre enfant …").
+SAME_OPENING_MAX = 2
+
+
+def drop_repeated_sentences(paragraphs: list[str]) -> list[str]:
+    """Remove sentences that repeat an earlier one of the part: greedy decoding of a small model loops.
+
+    Seen in the quality runs: a sentence written two or three times, or a chain of near-copies that
+    differ by a word ("Les faits concernent …" × 6). The first occurrence stays.
+    """
+    kept: list[str] = []
+    openings: dict[tuple[str, ...], int] = {}
+    out: list[str] = []
+    for para in paragraphs:
+        fresh: list[str] = []
+        for sentence in split_sentences(para):
+            opening = tuple(words(sentence)[:3])
+            if any(rouge_l(sentence, earlier) >= REPEAT_SIMILARITY for earlier in kept):
+                continue
+            if len(opening) == 3 and openings.get(opening, 0) >= SAME_OPENING_MAX:
+                continue
+            openings[opening] = openings.get(opening, 0) + 1
+            kept.append(sentence)
+            fresh.append(sentence)
+        if fresh:
+            out.append(" ".join(fresh))
+    return out
 
 
 def trim_to_sentence(text: str) -> str:

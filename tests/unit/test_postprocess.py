@@ -107,3 +107,18 @@ def test_reference_line_names_redirect_site_author_date() -> None:
 )
 def test_openings_that_restate_the_part_name_are_dropped(raw: str, expected: str) -> None:
     assert clean_prose(raw, max_paragraphs=1) == expected
+
+
+def test_a_looping_part_keeps_each_point_once() -> None:
+    looped = (
+        "Imaginez que vous êtes dans un quartier où les habitants se disputent. Un enfant fait une erreur dans "
+        "un commerce. Un autre enfant abuse de confiance. Un autre enfant a été condamné. Un autre enfant fait une "
+        "faute dans un quartier. Un enfant fait une erreur dans un commerce voisin. Qui doit juger ?"
+    )
+    out = clean_prose(looped, max_paragraphs=1)
+    assert out == (
+        "Imaginez que vous êtes dans un quartier où les habitants se disputent. Un enfant fait une erreur dans "
+        "un commerce. Un autre enfant abuse de confiance. Un autre enfant a été condamné. Qui doit juger ?"
+    )
+    twice = "Le texte change la loi. Les syndicats protestent.\n\nLe texte change la loi. Un vote suit."
+    assert clean_prose(twice, max_paragraphs=2) == "Le texte change la loi. Les syndicats protestent.\n\nUn vote suit."
