@@ -42,8 +42,10 @@ class PartShape:
 
     @property
     def max_new_tokens(self) -> int:
-        # French averages ~1.6 tokens a word in Qwen/SmolLM tokenizers; leave room to finish a sentence.
-        return int(self.words * 1.9) + 24
+        # French averages ~1.6 tokens a word in Qwen/SmolLM tokenizers, plus room to finish a sentence.
+        # No more: a small model given room runs on (loops, restated points) and every token costs
+        # ~50 ms on a CPU; a part cut by the limit is trimmed back to its last whole sentence.
+        return int(self.words * 1.6) + 24
 
 
 LENGTHS: dict[Length, dict[Part, PartShape]] = {

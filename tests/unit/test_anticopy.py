@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bot.pipeline.anticopy import AntiCopyHook, build_anticopy, is_free_token
+from bot.pipeline.anticopy import OWN_SHARE, AntiCopyHook, build_anticopy, is_free_token
 
 # A toy vocabulary: id -> token text, with word-start tokens carrying their leading space.
 VOCAB = {0: " le", 1: " chat", 2: " dort", 3: " sur", 4: " tapis", 5: " rouge", 6: "s", 7: " Paris", 8: " 2021", 9: "."}
@@ -79,7 +79,7 @@ def test_the_answer_itself_is_a_source_so_a_loop_is_broken() -> None:
         hook(answer[:n], np.zeros(len(VOCAB), dtype=np.float32))
     scores = np.zeros(len(VOCAB), dtype=np.float32)
     hook(answer, scores)
-    assert scores[2] == -5.0 and np.count_nonzero(scores) == 1
+    assert scores[2] == -5.0 * OWN_SHARE and np.count_nonzero(scores) == 1  # own runs: a lighter penalty
     # A new answer starts clean: the previous answer's runs are forgotten.
     for n in range(3):
         hook([0, 1][:n], np.zeros(len(VOCAB), dtype=np.float32))

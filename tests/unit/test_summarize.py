@@ -112,7 +112,7 @@ async def test_lengths_scale_token_budgets(length: Length) -> None:
     digest, backend = await _run(lambda r: "Texte.", length)
     budgets = [r.params.max_new_tokens for call in backend.calls for r in call]
     assert digest.length is length
-    assert budgets[0] == {Length.COURT: 157, Length.STANDARD: 290, Length.LONG: 442}[length]
+    assert budgets[0] == {Length.COURT: 136, Length.STANDARD: 248, Length.LONG: 376}[length]
 
 
 async def test_instructions_in_article_cannot_change_structure() -> None:
