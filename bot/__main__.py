@@ -37,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--model", help="remplace model.source (embedded, smollm2, fichier .gguf, dossier, id du hub)"
     )
-    d.add_argument("--backend", choices=["auto", "transformers", "echo"], help="remplace model.backend")
+    d.add_argument(
+        "--backend", choices=["auto", "llamacpp", "transformers", "remote", "echo"], help="remplace model.backend"
+    )
     d.add_argument("--stats", action="store_true", help="affiche les mesures (jetons, durées) sur stderr")
 
     m = sub.add_parser("model", help="gérer le modèle")

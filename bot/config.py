@@ -30,7 +30,8 @@ class GeneralConfig:
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
     source: str = "embedded"  # "embedded", "smollm2", a .gguf file, a model directory or a hub id
-    backend: Literal["auto", "llamacpp", "transformers", "echo"] = "auto"  # auto: llamacpp for a GGUF on CPU
+    # auto: llamacpp for a GGUF on CPU, transformers otherwise; "remote" is never chosen by auto
+    backend: Literal["auto", "llamacpp", "transformers", "remote", "echo"] = "auto"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     threads: int = 0  # 0: the library's default
@@ -38,6 +39,17 @@ class ModelConfig:
     queue_size: int = 64
     context_tokens: int = 4096
     sessions: int = 4  # conversations whose KV cache is kept between turns
+    # backend = "remote": an OpenAI-compatible engine (vLLM, llama-server, TGI), see remote_backend.py
+    remote_url: str = ""  # base URL up to /v1, e.g. "http://10.0.0.5:8000/v1"
+    remote_model: str = ""  # served model id; empty: the first one GET /models lists
+    remote_api_key_env: str = "AGORA_REMOTE_API_KEY"  # sent as a Bearer token when this variable is set
+    remote_max_concurrency: int = 4  # requests in flight from this process
+    remote_connect_timeout: float = 5.0
+    remote_read_timeout: float = 120.0  # longest silence in a stream, first token included
+    remote_total_timeout: float = 600.0  # one request, retries included
+    remote_retries: int = 3
+    remote_prefix_mode: Literal["instruction", "continue"] = "instruction"
+    remote_sampling_extras: bool = True  # send repeat_penalty / repetition_penalty (non-OpenAI fields)
 
     def __post_init__(self) -> None:
         _check_range("model.threads", self.threads, 0, 256)
@@ -45,6 +57,16 @@ class ModelConfig:
         _check_range("model.queue_size", self.queue_size, 1, 100_000)
         _check_range("model.context_tokens", self.context_tokens, 512, 1_000_000)
         _check_range("model.sessions", self.sessions, 1, 64)
+        _check_range("model.remote_max_concurrency", self.remote_max_concurrency, 1, 256)
+        _check_range("model.remote_connect_timeout", self.remote_connect_timeout, 0.01, 600)
+        _check_range("model.remote_read_timeout", self.remote_read_timeout, 0.01, 3600)
+        _check_range("model.remote_total_timeout", self.remote_total_timeout, 0.01, 86_400)
+        _check_range("model.remote_retries", self.remote_retries, 0, 20)
+        url = self.remote_url.strip()
+        if url and (not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1].strip("/")) == 0):
+            raise ConfigError(f"model.remote_url: {url!r} is not an http:// or https:// address")
+        if self.backend == "remote" and not url:
+            raise ConfigError('model.remote_url: required with backend = "remote" (e.g. "http://127.0.0.1:8000/v1")')
 
 
 @dataclass(frozen=True, slots=True)

