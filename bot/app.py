@@ -54,7 +54,13 @@ class Agora:
             max_batch_size=config.model.max_batch_size,
             queue_size=config.model.queue_size,
         )
-        self.summarizer = Summarizer(self.runner, self.prompts, article_tokens=config.digest.article_tokens)
+        self.summarizer = Summarizer(
+            self.runner,
+            self.prompts,
+            article_tokens=config.digest.article_tokens,
+            anticopy_strength=config.digest.anticopy_strength,
+            anticopy_span=config.digest.anticopy_span,
+        )
         f = config.fetch
         self.fetcher = Fetcher(
             FetchSettings(

@@ -92,10 +92,14 @@ class DigestConfig:
     article_tokens: int = 1200  # budget for the (condensed) article in the prompt
     prompts_dir: str = ""  # empty: the prompts/fr shipped with Agora
     min_article_words: int = 60
+    anticopy_strength: float = 4.0  # logit penalty on extending a copied run; 0 = off (bot.pipeline.anticopy)
+    anticopy_span: int = 6  # tokens in a run that counts as copied
 
     def __post_init__(self) -> None:
         _check_range("digest.article_tokens", self.article_tokens, 100, 100_000)
         _check_range("digest.min_article_words", self.min_article_words, 1, 10_000)
+        _check_range("digest.anticopy_strength", self.anticopy_strength, 0.0, 100.0)
+        _check_range("digest.anticopy_span", self.anticopy_span, 2, 64)
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,7 +101,8 @@ class Summarizer:
 
     @property
     def prompt_version(self) -> str:
-        return self._prompts.version
+        """What besides the model decides a digest's text: the prompts and the anti-copy settings (cache key)."""
+        return f"{self._prompts.version}+ac{self.anticopy_strength:g}/{self.anticopy_span}"
 
     async def summarize(
         self, article: Article, length: Length = Length.STANDARD, *, progress: ProgressFn | None = None
