@@ -120,12 +120,13 @@ def _handler(engine: FakeEngine) -> type[BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(length) or b"{}")
             if self.path == "/v1/chat/completions":
                 engine.enter(body, {k.lower(): v for k, v in self.headers.items()})
+                self._counted = True
                 try:
                     self._generate(body, engine.next_reply())
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
                 finally:
-                    engine.leave()
+                    self._leave()
             elif self.path == "/tokenize" and engine.tokenizer == "content" and "content" in body:
                 self._json(200, {"tokens": list(range(len(body["content"].split())))})
             elif self.path == "/extras/tokenize" and engine.tokenizer == "input":
@@ -141,8 +142,16 @@ def _handler(engine: FakeEngine) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(raw)
 
+        def _leave(self) -> None:
+            """Stop counting this request before its last bytes go out: once the client has read
+            them it may send the next request, which must not find this one still counted."""
+            if getattr(self, "_counted", False):
+                self._counted = False
+                engine.leave()
+
         def _generate(self, body: dict[str, Any], reply: Reply) -> None:
             if reply.status != 200:
+                self._leave()
                 raw = reply.body.encode()
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
@@ -154,6 +163,7 @@ def _handler(engine: FakeEngine) -> type[BaseHTTPRequestHandler]:
                 return
             pieces = reply.pieces if reply.pieces is not None else _echo(body)
             if reply.json_body:
+                self._leave()
                 message = {"role": "assistant", "content": "".join(pieces)}
                 self._json(200, {"choices": [{"index": 0, "message": message, "finish_reason": reply.finish}]})
                 return
@@ -170,6 +180,7 @@ def _handler(engine: FakeEngine) -> type[BaseHTTPRequestHandler]:
                 if reply.piece_delay:
                     time.sleep(reply.piece_delay)
                 self._event({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+            self._leave()
             if reply.error_chunk:
                 self._event({"error": {"message": reply.error_chunk}})
                 return

@@ -7,7 +7,7 @@ Backends are synchronous and are only ever called from the runner's worker threa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 Role = Literal["system", "user", "assistant"]
@@ -37,6 +37,15 @@ class GenerationParams:
     top_p: float = 1.0
     repetition_penalty: float = 1.0
     stop: tuple[str, ...] = ()
+
+
+def batchable(a: GenerationParams, b: GenerationParams) -> bool:
+    """Whether two requests may be generated in one batch: same sampling, token limits may differ.
+
+    Each part of a digest has its own `max_new_tokens`, so requiring equal limits meant concurrent
+    digests at different parts were never batched; a backend honours each request's own limit.
+    """
+    return replace(a, max_new_tokens=0) == replace(b, max_new_tokens=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +93,11 @@ class Backend(Protocol):
     info: ModelInfo
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        """Generate one result per request, in order. Requests in one call share `params`."""
+        """Generate one result per request, in order.
+
+        Requests in one call are `batchable`: the same params except `max_new_tokens`, which each
+        request's result must respect on its own.
+        """
         ...
 
     def count_tokens(self, text: str) -> int:

@@ -35,7 +35,7 @@ from llama_cpp import Llama, LogitsProcessorList
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from bot.errors import ModelError
-from bot.model.backend import GenerationParams, GenerationRequest, GenerationResult, LogitsHook, ModelInfo
+from bot.model.backend import GenerationParams, GenerationRequest, GenerationResult, LogitsHook, ModelInfo, batchable
 from bot.model.store import ModelSource, ModelStore
 
 logger = logging.getLogger(__name__)
@@ -181,8 +181,8 @@ class LlamaCppBackend:
         if self.llm is None:
             raise ModelError("the model is closed")
         params = requests[0].params
-        if any(r.params != params for r in requests):
-            raise ModelError("requests generated together must share their parameters")
+        if not all(batchable(r.params, params) for r in requests):
+            raise ModelError("requests generated together must share their sampling parameters")
         return [self._generate_one(request) for request in requests]
 
     def count_tokens(self, text: str) -> int:

@@ -1,9 +1,10 @@
 """The model runner: one worker thread owns the model; the event loop only ever awaits futures.
 
 Shaped like aiosqlite's core: a dedicated thread fed by a queue. Requests wait in a bounded deque;
-the worker takes the oldest live request plus any queued requests with the same generation
-parameters (up to `max_batch_size`) and hands them to the backend in one call. A request whose
-awaiting task was cancelled while it waited is dropped before it reaches the model.
+the worker takes the oldest live request plus any queued requests with the same sampling
+parameters (up to `max_batch_size`; token limits may differ) and hands them to the backend in one
+call. A request whose awaiting task was cancelled while it waited is dropped before it reaches the
+model.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bot.errors import ModelError, QueueFull
-from bot.model.backend import Backend, GenerationRequest, GenerationResult, ModelInfo
+from bot.model.backend import Backend, GenerationRequest, GenerationResult, ModelInfo, batchable
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ class ModelRunner:
                     job = self._pending.popleft()
                     if job.future.cancelled():
                         self.stats.dropped_cancelled += 1
-                    elif job.request is not None and job.request.params == first.request.params:
+                    elif job.request is not None and batchable(job.request.params, first.request.params):
                         batch.append(job)
                     else:
                         keep.append(job)

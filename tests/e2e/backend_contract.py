@@ -221,8 +221,19 @@ def check_sampling_runs(backend: Backend) -> None:
 def check_rejects_mixed_parameters(backend: Backend) -> None:
     with pytest.raises(ModelError, match="share"):
         backend.generate(
-            [GenerationRequest((FIRST,), GREEDY), GenerationRequest((FIRST,), GenerationParams(max_new_tokens=3))]
+            [GenerationRequest((FIRST,), GREEDY), GenerationRequest((FIRST,), GenerationParams(temperature=0.7))]
         )
+
+
+def check_batch_honours_each_token_limit(backend: Backend) -> None:
+    """Requests batched together may have different `max_new_tokens` (each digest part has its own)."""
+    short, long = GenerationParams(max_new_tokens=4), GenerationParams(max_new_tokens=12)
+    batched = backend.generate([GenerationRequest((SYSTEM, FIRST), short), GenerationRequest((SYSTEM, FIRST), long)])
+    alone = one(backend, SYSTEM, FIRST, params=long)
+    assert batched[0].completion_tokens <= 4
+    assert batched[1].completion_tokens <= 12
+    assert batched[1].text == alone.text
+    assert alone.text.startswith(batched[0].text.rstrip())
 
 
 #: Every check, for a backend test module that wants them all: `@pytest.mark.parametrize("check", ALL)`.
@@ -239,4 +250,5 @@ ALL = (
     check_count_tokens,
     check_sampling_runs,
     check_rejects_mixed_parameters,
+    check_batch_honours_each_token_limit,
 )

@@ -47,6 +47,7 @@ CHECKS = (
     contract.check_count_tokens,
     contract.check_sampling_runs,
     contract.check_rejects_mixed_parameters,
+    contract.check_batch_honours_each_token_limit,
 )
 
 #: A one-token request that leaves the server's context holding something unrelated.

@@ -337,7 +337,7 @@ def test_one_failure_fails_the_batch_after_the_others_finish(
 
 
 def test_requests_of_a_batch_must_share_parameters(make: Callable[..., RemoteBackend]) -> None:
-    other = GenerationRequest((Message("user", "x"),), GenerationParams(max_new_tokens=3))
+    other = GenerationRequest((Message("user", "x"),), GenerationParams(temperature=0.5))
     with pytest.raises(ModelError, match="share"):
         make().generate([ask("x"), other])
 

@@ -11,9 +11,9 @@ from bot.model.runner import ModelRunner
 from tests.fakes import ScriptedBackend
 
 
-def _req(text: str, tokens: int = 10, session: str | None = None) -> GenerationRequest:
+def _req(text: str, tokens: int = 10, session: str | None = None, temperature: float = 0.0) -> GenerationRequest:
     return GenerationRequest(
-        (Message("user", text),), GenerationParams(max_new_tokens=tokens), session=session
+        (Message("user", text),), GenerationParams(max_new_tokens=tokens, temperature=temperature), session=session
     )
 
 
@@ -48,8 +48,9 @@ async def test_compatible_requests_are_batched_others_are_not() -> None:
         # Hold the worker so requests pile up behind it.
         blocker = asyncio.create_task(runner.call(lambda b: gate.wait(5)))
         await asyncio.sleep(0.05)
-        tasks = [asyncio.create_task(runner.generate(_req(str(i), tokens=10))) for i in range(4)]
-        odd = asyncio.create_task(runner.generate(_req("x", tokens=99)))
+        # Token limits may differ within a batch (each part of a digest has its own); sampling may not.
+        tasks = [asyncio.create_task(runner.generate(_req(str(i), tokens=10 + i))) for i in range(4)]
+        odd = asyncio.create_task(runner.generate(_req("x", temperature=0.7)))
         await asyncio.sleep(0.05)
         gate.set()
         await blocker
