@@ -238,7 +238,7 @@ def test_sampling_runs(loaded: Loaded) -> None:
 def test_rejects_mixed_parameters(loaded: Loaded) -> None:
     with pytest.raises(ModelError, match="share"):
         loaded.backend.generate(
-            [GenerationRequest((FIRST,), GREEDY), GenerationRequest((FIRST,), GenerationParams(max_new_tokens=3))]
+            [GenerationRequest((FIRST,), GREEDY), GenerationRequest((FIRST,), GenerationParams(temperature=0.7))]
         )
 
 
