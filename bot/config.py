@@ -39,6 +39,9 @@ class ModelConfig:
     queue_size: int = 64
     context_tokens: int = 4096
     sessions: int = 4  # conversations whose KV cache is kept between turns
+    # transformers backend: "static" preallocates the KV cache and compiles decoding (CUDA graphs) on a
+    # GPU; "auto" = static on CUDA. Dynamic by default until bench/gpu.py shows the gain on a real GPU.
+    kv_cache: Literal["auto", "dynamic", "static"] = "dynamic"
     # backend = "remote": an OpenAI-compatible engine (vLLM, llama-server, TGI), see remote_backend.py
     remote_url: str = ""  # base URL up to /v1, e.g. "http://10.0.0.5:8000/v1"
     remote_model: str = ""  # served model id; empty: the first one GET /models lists

@@ -93,7 +93,10 @@ def backend_loader(cfg: ModelConfig, store: ModelStore) -> Callable[[], Backend]
             dtype=cfg.dtype,
             store=store,
             threads=cfg.threads or None,
-            max_sessions=cfg.sessions,
+            # A batch of N concurrent digests needs N live sessions, or they evict each other's caches.
+            max_sessions=max(cfg.sessions, cfg.max_batch_size),
+            kv_cache=cfg.kv_cache,
+            static_cache_tokens=cfg.context_tokens,
         )
 
     return load
