@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python bench/speed.py [--backend llamacpp|transformers|both] [--model embedded]
                                        [--length court|standard|long] [--page FOLDER] [--no-write]
+                                       [--concurrent N]
 
 Each backend is measured in its own process (so that peak memory and the cold load are its own):
 
@@ -13,11 +14,17 @@ Each backend is measured in its own process (so that peak memory and the cold lo
 - the cached repeat: the same `digest_url` again, answered from the digest cache;
 - peak RSS of the process (`ru_maxrss`) and the RSS after loading;
 - for llama.cpp, a reference: the same GGUF and the same first-turn prompt through llama-cpp-python's
-  raw `Llama.__call__`, timed by llama.cpp itself (`llama_perf_context`): what the engine alone does.
+  raw `Llama.__call__`, timed by llama.cpp itself (`llama_perf_context`): what the engine alone does;
+- with `--concurrent N`, N digests of the same article at N different addresses started at once
+  through one `Agora` (the bot's path: Summarizer, ModelRunner batching, one session each): aggregate
+  generated tokens/s, digests per minute, per-digest latency p50/p95 and the batches the runner made,
+  next to the one-digest figures. The llama.cpp backend serves one sequence at a time (its `generate`
+  runs a batch's requests one after the other), so its N digests only queue; transformers decodes a
+  batch's rows together.
 
 Prints a table and replaces the "## Speed" section of bench/RESULTS.md (unless --no-write); the
 latest figures of each backend are kept in bench/speed-results.json so that running one backend
-alone keeps the other's row.
+alone keeps the other's row. The section ends with the GPU figures of bench/gpu.py (bench/gpu-results.json).
 """
 
 from __future__ import annotations
@@ -29,11 +36,12 @@ import datetime as dt
 import functools
 import http.server
 import json
+import math
 import os
 import platform
-import re
 import resource
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,6 +54,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.gpu import STORED as GPU_STORED  # noqa: E402
+from bench.gpu import gpu_subsection  # noqa: E402
+from bench.results import replace_section  # noqa: E402
 from bot.app import Agora, document_from_bytes  # noqa: E402
 from bot.config import Config  # noqa: E402
 from bot.core.types import Length  # noqa: E402
@@ -59,8 +70,13 @@ STORED = REPO / "bench" / "speed-results.json"
 CORPUS = Path(os.environ.get("AGORA_CORPUS", REPO.parent / "shared" / "corpus"))
 #: 978 words once extracted: a debate-worthy article of about the size the brief asks for.
 DEFAULT_PAGE = "fr28-orangesum-loi-bioethique-pma-gpa"
-SECTION = "## Speed"
+SECTION = "Speed"
 BACKENDS = ("llamacpp", "transformers")
+#: Why N concurrent digests don't go faster with llama.cpp (said next to its figures).
+LLAMACPP_SERIAL = (
+    "llama.cpp backend: one sequence at a time (LlamaCppBackend.generate runs a batch's requests one "
+    "after the other, swapping session states), so concurrent digests queue"
+)
 
 
 # --- measuring one backend (runs in a child process) ------------------------------------------------
@@ -290,11 +306,74 @@ async def digest_runs(
     }
 
 
+async def concurrent_runs(
+    backend: Backend, page: Path, gguf: Path, name: str, length: Length, n: int, threads: int
+) -> dict[str, Any]:
+    """N digests of the page at N addresses, started together through one Agora (the bot's path)."""
+    meta = json.loads((page / "meta.json").read_text(encoding="utf-8"))
+    body = (page / meta.get("file", "source.html")).read_bytes()
+    recorder = Recorder(backend)
+    if hasattr(backend, "max_sessions"):
+        backend.max_sessions = max(backend.max_sessions, n)  # one kept session per digest in flight
+    base = Config().model
+    with tempfile.TemporaryDirectory(prefix="agora-speed-") as data, serve(body) as url:
+        config = Config().replace(
+            general={"data_dir": data},
+            model={
+                "source": str(gguf),
+                "backend": name,
+                "max_batch_size": max(n, base.max_batch_size),
+                "sessions": max(n, base.sessions),
+            },
+            fetch={"allow_loopback": True},
+        )
+        runner = ModelRunner(functools.partial(_same, recorder), max_batch_size=config.model.max_batch_size)
+        async with Agora(config, runner=runner) as app:
+            await runner.wait_ready()
+
+            async def one(index: int) -> float:
+                started = time.perf_counter()
+                outcome = await app.digest_url(f"{url}-{index}", length)
+                assert not outcome.cached
+                seconds = time.perf_counter() - started
+                print(f"   concurrent digest {index + 1}/{n} done in {seconds:.1f} s", flush=True)
+                return seconds
+
+            print(f"   {n} digests at once...", flush=True)
+            cpu_before = _cpu_seconds()
+            started = time.perf_counter()
+            latencies = sorted(await asyncio.gather(*(one(i) for i in range(n))))
+            wall = time.perf_counter() - started
+            share = cpu_share(cpu_before, wall, threads)
+            stats = runner.stats
+    results = recorder.results
+    completion = sum(r.completion_tokens for r in results)
+    return {
+        "n": n,
+        "wall_seconds": wall,
+        "cpu_share": share,
+        "digests_per_minute": n / wall * 60,
+        "completion_tokens": completion,
+        "completion_tps": completion / wall,
+        "prefilled_tokens": sum(r.new_prompt_tokens for r in results),
+        "prompt_tokens": sum(r.prompt_tokens for r in results),
+        "latency_p50": statistics.median(latencies),
+        "latency_p95": latencies[max(0, math.ceil(0.95 * n) - 1)],
+        "latencies": latencies,
+        "batches": stats.batches,
+        "requests": stats.requests,
+        "max_batch": stats.max_batch_seen,
+        "max_batch_size": config.model.max_batch_size,
+    }
+
+
 def extract_words(body: bytes, url: str) -> list[str]:
     return extract(document_from_bytes(body, url=url, name="source.html")).text.split()
 
 
-def measure(name: str, gguf: Path, page: Path, length: Length, threads: int | None, runs: int) -> dict[str, Any]:
+def measure(
+    name: str, gguf: Path, page: Path, length: Length, threads: int | None, runs: int, concurrent: int = 0
+) -> dict[str, Any]:
     from bot.model.llamacpp_backend import _cpu_count
 
     cores = threads or _cpu_count()
@@ -327,6 +406,9 @@ def measure(name: str, gguf: Path, page: Path, length: Length, threads: int | No
         }
         out |= asyncio.run(digest_runs(backend, page, gguf, name, length, runs, cores))
         out["peak_rss_mb"] = _peak_rss_mb()  # before the state copies below, which are the bench's own
+        if concurrent:
+            out["concurrent"] = asyncio.run(concurrent_runs(backend, page, gguf, name, length, concurrent, cores))
+            out["concurrent"]["peak_rss_mb"] = _peak_rss_mb()
         if name == "llamacpp":
             out["state"] = state_costs(backend)
         backend.close()
@@ -376,6 +458,8 @@ def run_worker(name: str, args: argparse.Namespace) -> dict[str, Any]:
         command += ["--threads", str(args.threads)]
     if args.runs:
         command += ["--runs", str(args.runs)]
+    if args.concurrent:
+        command += ["--concurrent", str(args.concurrent)]
     try:
         subprocess.run(command, check=True)
         return json.loads(out.read_text(encoding="utf-8"))
@@ -393,6 +477,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--runs", type=int, default=0, help="digests per backend, fastest kept (0: 2 llama.cpp, 1 transformers)"
     )
+    p.add_argument(
+        "--concurrent", type=int, default=0, help="also N digests at once through the bot's path (0: not measured)"
+    )
     p.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     p.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
     p.add_argument("--worker-out", help=argparse.SUPPRESS)
@@ -402,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     page = CORPUS / args.page
     if args.worker:
         count = args.runs or (2 if args.worker == "llamacpp" else 1)
-        figures = measure(args.worker, gguf, page, Length(args.length), args.threads or None, count)
+        figures = measure(args.worker, gguf, page, Length(args.length), args.threads or None, count, args.concurrent)
         Path(args.worker_out).write_text(json.dumps(figures, ensure_ascii=False), encoding="utf-8")
         return 0
 
@@ -420,15 +507,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             "page": args.page,
             "loadavg_before": load_before,
             "loadavg_after": os.getloadavg()[0],
+            "model_arg": args.model,
+            "gguf": gguf.name,
+            "threads": args.threads or os.cpu_count(),
         }
-        runs[f"{name}:{args.length}"] = figures  # one row per backend and length
-        print(table({name: figures}), flush=True)
+        # One row per backend and length (and model, when it is not the embedded one).
+        key = f"{name}:{args.length}" + ("" if args.model == "embedded" else f":{args.model}")
+        runs[key] = figures
+        print(table({key: figures}), flush=True)
+        if figures.get("concurrent"):
+            print(concurrent_table({key: figures}), flush=True)
+            if name == "llamacpp":
+                print(f"({LLAMACPP_SERIAL}.)", flush=True)
     if not args.no_write:
         stored = json.loads(STORED.read_text(encoding="utf-8")) if STORED.is_file() else {}
         stored |= runs
         STORED.write_text(json.dumps(stored, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        write_section(report(stored, gguf))
-        print(f"wrote the {SECTION!r} section of {RESULTS.relative_to(REPO)}")
+        write_section(report(stored))
+        print(f"wrote the '## {SECTION}' section of {RESULTS.relative_to(REPO)}")
     return 0
 
 
@@ -442,12 +538,12 @@ def table(runs: dict[str, Any]) -> str:
     )
     rows = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs.values():
-        label = {"llamacpp": "llama.cpp backend", "transformers": "transformers backend"}[r["backend"]]
+        label = _label(r)
         cold = f"{r['load_cold_seconds']:.1f}"
         if r.get("conversion_seconds"):
             cold += f" (conversion {r['conversion_seconds']:.0f})"
         rows.append(
-            f"| {label} ({r['length']}) | {cold} | {r['load_warm_seconds']:.1f} "
+            f"| {label} | {cold} | {r['load_warm_seconds']:.1f} "
             f"| {r['turn1_prefill_tps']:.1f} ({r['turn1_prompt_tokens']} tok) | {r['decode_tps']:.1f} "
             f"| {r['digest_seconds']:.1f} | {r['prompt_tokens']} / {r['prefilled_tokens']} / "
             f"{r['completion_tokens']} | {r['peak_rss_mb']:.0f} | {r['cached_ms']:.1f} | {r['cpu_share']:.2f} |"
@@ -463,14 +559,41 @@ def table(runs: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def report(runs: dict[str, Any], gguf: Path) -> str:
+def _label(r: dict[str, Any]) -> str:
+    label = {"llamacpp": "llama.cpp backend", "transformers": "transformers backend"}[r["backend"]]
+    model = r.get("model_arg", "embedded")
+    return f"{label} ({r['length']}{'' if model == 'embedded' else ', ' + model})"
+
+
+def concurrent_table(runs: dict[str, Any]) -> str:
+    """N digests at once against one digest alone, for the rows that measured it."""
+    rows = [
+        "| | N | all done s | digests/min | generated tok/s (all) | per-digest s p50 / p95 "
+        "| batches: count, mean / max size | alone: digest s, generated tok/s | CPU share |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in runs.values():
+        c = r.get("concurrent")
+        if not c:
+            continue
+        alone_tps = r["completion_tokens"] / r["digest_seconds"]
+        rows.append(
+            f"| {_label(r)} | {c['n']} | {c['wall_seconds']:.1f} | {c['digests_per_minute']:.2f} "
+            f"| {c['completion_tps']:.1f} | {c['latency_p50']:.1f} / {c['latency_p95']:.1f} "
+            f"| {c['batches']}, {c['requests'] / max(c['batches'], 1):.2f} / {c['max_batch']} "
+            f"| {r['digest_seconds']:.1f}, {alone_tps:.1f} | {c['cpu_share']:.2f} |"
+        )
+    return "\n".join(rows)
+
+
+def report(runs: dict[str, Any]) -> str:
+    """The body of the Speed section (its title is added by `replace_section`)."""
     cpu = _cpu_name()
     lines = [
-        SECTION,
-        "",
         f"One digest of a ~1,000-word article on this machine's CPU ({cpu}, {os.cpu_count()} cores, "
-        f"{platform.python_implementation()} {platform.python_version()}), model `{gguf.name}`, "
-        "greedy, threads = cores. Each backend runs in its own process.",
+        f"{platform.python_implementation()} {platform.python_version()}), model "
+        "`qwen2.5-coder-1.5b-instruct-q4_k_m.gguf` (the embedded one) unless a row names another, "
+        "greedy, threads = cores unless a row says otherwise. Each backend runs in its own process.",
         "",
         table(runs),
         "",
@@ -494,7 +617,8 @@ def report(runs: dict[str, Any], gguf: Path) -> str:
         lines += [
             f"**{key}** — `{r['command']}`, {r['date']}, {r['length']} length, page `{r['page']}` "
             f"({r['article_words']} words, {r['article_tokens']:.0f} article tokens"
-            f"{', condensed' if r['condensed'] else ''}); {r['model']} {r['dtype']} on {r['device']}; "
+            f"{', condensed' if r['condensed'] else ''}); {r['model']} {r['dtype']} on {r['device']}"
+            f"{'' if r.get('threads', os.cpu_count()) == os.cpu_count() else ', ' + str(r['threads']) + ' thread(s)'}; "
             f"load average {r['loadavg_before']:.1f} before, {r['loadavg_after']:.1f} after.",
             f"Runs: {each}{'; the same digest text every run' if r.get('same_text_every_run') else ''}. "
             f"Model time {r['model_seconds']:.1f} s = prefill {r['prefill_seconds']:.1f} s + decode "
@@ -515,7 +639,33 @@ def report(runs: dict[str, Any], gguf: Path) -> str:
                 for x in r["reference_runs"]
             )
             lines.append(f"Engine reference runs (prefill/decode): {refs}; the table shows the fastest.")
+        if r.get("concurrent"):
+            c = r["concurrent"]
+            each = ", ".join(f"{x:.1f}" for x in c["latencies"])
+            lines.append(
+                f"{c['n']} concurrent digests: each took {each} s; {c['prefilled_tokens']} of "
+                f"{c['prompt_tokens']} prompt tokens prefilled, {c['completion_tokens']} generated; runner "
+                f"max_batch_size {c['max_batch_size']}; peak RSS {c['peak_rss_mb']:.0f} MB."
+            )
         lines.append("")
+    if any(r.get("concurrent") for r in runs.values()):
+        lines += [
+            "### Concurrent digests",
+            "",
+            concurrent_table(runs),
+            "",
+            "- N digests of the same page at N addresses (no digest cache hit, no sharing), started together "
+            "through one `Agora` and its ModelRunner, each in its own session; *all done*: wall time until "
+            "the last one; *generated tok/s (all)*: tokens generated by every digest ÷ that time; *batches*: "
+            "what the runner handed the backend (it batches requests waiting with equal parameters). A digest "
+            "queues its next turn only once its previous answer is back and cleaned, so the worker often "
+            "starts a batch before all N are waiting: batches average fewer than N requests.",
+            f"- The {LLAMACPP_SERIAL}: its figures for N digests are those of N digests in a row. "
+            "transformers decodes the rows of a batch together (bench/gpu.py measures that on a GPU).",
+            "",
+        ]
+    gpu = json.loads(GPU_STORED.read_text(encoding="utf-8")) if GPU_STORED.is_file() else None
+    lines.append(gpu_subsection(gpu))
     return "\n".join(lines)
 
 
@@ -527,15 +677,9 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def write_section(section: str) -> None:
+def write_section(body: str) -> None:
     """Replace the Speed section of RESULTS.md (or append it), leaving every other section alone."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.is_file() else "# Results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section.rstrip("\n") + "\n\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
-    RESULTS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    replace_section(RESULTS, SECTION, body)
 
 
 if __name__ == "__main__":
