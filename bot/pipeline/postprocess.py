@@ -75,8 +75,11 @@ def _is_heading_line(line: str) -> bool:
     )
 
 
-def clean_prose(text: str, *, max_paragraphs: int) -> str:
-    """Plain prose: no headings, bold, bullets or intro line; complete sentences; at most N paragraphs."""
+def clean_prose(text: str, *, max_paragraphs: int, seen: str = "") -> str:
+    """Plain prose: no headings, bold, bullets or intro line; complete sentences; at most N paragraphs.
+
+    Sentences repeating one of the part or of `seen` (the parts written before) are dropped.
+    """
     text = unicodedata.normalize("NFC", text).replace("\r", "")
     lines = text.split("\n")
     # The model sometimes goes on to write the next part: stop at the first heading after content.
@@ -119,7 +122,7 @@ def clean_prose(text: str, *, max_paragraphs: int) -> str:
             cleaned.append(para)
     # An intro line ending in ":" with nothing after it says nothing.
     cleaned = [p for p in cleaned if not (p.endswith(":") and len(p) < 160)]
-    cleaned = drop_repeated_sentences(cleaned)
+    cleaned = drop_repeated_sentences(cleaned, seen)
     cleaned = cleaned[:max_paragraphs]
     if not cleaned:
         return ""
@@ -133,13 +136,14 @@ REPEAT_SIMILARITY = 0.6
 SAME_OPENING_MAX = 2
 
 
-def drop_repeated_sentences(paragraphs: list[str]) -> list[str]:
-    """Remove sentences that repeat an earlier one of the part: greedy decoding of a small model loops.
+def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
+    """Remove sentences that repeat an earlier one of the part, or of `seen` (the parts already written).
 
-    Seen in the quality runs: a sentence written two or three times, or a chain of near-copies that
-    differ by a word ("Les faits concernent …" × 6). The first occurrence stays.
+    Greedy decoding of a small model loops: a sentence written two or three times, a chain of
+    near-copies that differ by a word ("Les faits concernent …" × 6), or the pessimistic view
+    repeating a sentence of the optimistic one. The first occurrence stays.
     """
-    kept: list[str] = []
+    kept: list[str] = split_sentences(seen) if seen else []
     openings: dict[tuple[str, ...], int] = {}
     out: list[str] = []
     for para in paragraphs:

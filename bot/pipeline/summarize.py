@@ -214,7 +214,7 @@ class Summarizer:
             if verdict is not None:
                 stats["regenerated_parts"] += 1
                 ask += "\n" + verdict.advice(shape.words)
-                boost = "copie" in verdict.problems
+                boost = bool({"copie", "redite"} & set(verdict.problems))
             if job.hook is not None and boost:
                 job.hook.strength *= 2
             try:
@@ -241,7 +241,8 @@ class Summarizer:
             if part is Part.ACCROCHE:
                 cleaned = result.text.strip()
             else:
-                cleaned = clean_prose(result.text, max_paragraphs=shape.paragraphs)
+                seen = "\n".join(t for p, t in job.earlier.items() if p is not Part.REFERENCE)
+                cleaned = clean_prose(result.text, max_paragraphs=shape.paragraphs, seen=seen)
                 if prefix and cleaned:
                     cleaned = join_prefix(prefix, cleaned)
             verdict = check_part(part, cleaned, target_words=shape.words, article=job.article, earlier=job.earlier)

@@ -122,3 +122,14 @@ def test_a_looping_part_keeps_each_point_once() -> None:
     )
     twice = "Le texte change la loi. Les syndicats protestent.\n\nLe texte change la loi. Un vote suit."
     assert clean_prose(twice, max_paragraphs=2) == "Le texte change la loi. Les syndicats protestent.\n\nUn vote suit."
+
+
+def test_a_sentence_already_written_in_an_earlier_part_is_dropped() -> None:
+    optimistic = "Le roman montre un progrès. Les chaebols et l'État ont commencé à débattre de la corruption."
+    pessimistic = (
+        "Le roman montre une corruption généralisée. Les chaebols et l'État ont commencé à débattre de la "
+        "corruption. Rien ne dit que cela changera."
+    )
+    assert clean_prose(pessimistic, max_paragraphs=1, seen=optimistic) == (
+        "Le roman montre une corruption généralisée. Rien ne dit que cela changera."
+    )

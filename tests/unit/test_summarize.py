@@ -51,10 +51,15 @@ async def _run(script, length: Length = Length.STANDARD):  # type: ignore[no-unt
 async def test_messy_model_output_still_gives_the_exact_structure() -> None:
     def script(r: GenerationRequest) -> str:
         # The model adds headings, bold, bullets, an intro, and starts the next part on its own.
+        key = _which(r)
+        first, second = (
+            ("Le glyphosate sera interdit.", "Les agriculteurs protestent")
+            if key == "récapitulatif"
+            else (_prose(key, 12), _prose(key + "b", 12)[:-1])
+        )
         return (
-            "Voici la réponse :\n**Récapitulatif factuel**\n- Le glyphosate sera interdit.\n"
-            "- Les agriculteurs "
-            "protestent.\n\n**Point de vue optimiste**\nTout va bien. #Glyphosate #Agriculture"
+            f"Voici la réponse :\n**Récapitulatif factuel**\n- {first}\n- {second}.\n\n"
+            "**Point de vue optimiste**\nTout va bien. #Glyphosate #Agriculture"
         )
 
     digest, _backend = await _run(script)
@@ -179,16 +184,20 @@ async def test_anticopy_hook_is_used_and_a_copying_part_is_redone_with_a_stronge
 
 async def test_a_part_repeating_another_is_redone_and_the_better_attempt_kept() -> None:
     attempts: list[str] = []
+    # Each sentence takes a few words of the optimistic part: no sentence repeats it, the part does.
+    echoing = " ".join(
+        "Le " + " ".join(f"optimiste{j}" for j in range(i * 8, i * 8 + 5)) + f" y{i}a y{i}b y{i}c." for i in range(8)
+    )
 
     def script(r: GenerationRequest) -> str:
         key = _which(r)
         if key == "pessimiste":
             attempts.append(r.messages[-1].content)
             # Both attempts echo the optimistic part; the second one a little less.
-            return _prose("optimiste") if len(attempts) == 1 else _prose("optimiste", 30) + " " + _prose("x", 50)
+            return echoing if len(attempts) == 1 else echoing[:150] + " " + _prose("x", 70)
         return _distinct(r)
 
     digest, _backend = await _run(script)
     assert len(attempts) == 2 and "angle nouveau" in attempts[1]
-    assert digest.parts[Part.PESSIMISTE].endswith(_prose("x", 50))
-    assert digest.stats["problem_redite"] == 2
+    assert digest.parts[Part.PESSIMISTE].endswith(_prose("x", 70))
+    assert digest.stats["problem_redite"] == 1  # the second attempt passed
