@@ -144,3 +144,33 @@ async def test_close_fails_queued_requests() -> None:
     await closing
     with pytest.raises(ModelError, match="closed"):
         await queued
+
+
+async def test_after_a_batch_the_worker_waits_briefly_for_the_others_to_catch_up() -> None:
+    gate = threading.Event()
+    backend = ScriptedBackend(_echo)
+    runner = ModelRunner(lambda: backend, max_batch_size=4, batch_window=0.5)
+    try:
+        blocker = asyncio.create_task(runner.call(lambda b: gate.wait(5)))
+        await asyncio.sleep(0.05)
+        pair = [asyncio.create_task(runner.generate(_req(f"a{i}"))) for i in range(2)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await blocker
+        await asyncio.gather(*pair)  # one batch of two: the next turn waits for a partner
+        late = asyncio.create_task(runner.generate(_req("b0")))
+        await asyncio.sleep(0.1)  # the partner arrives a moment later, inside the window
+        later = asyncio.create_task(runner.generate(_req("b1", tokens=20)))
+        await asyncio.gather(late, later)
+        assert [len(c) for c in backend.calls] == [2, 2]
+        # A lone request after a lone batch does not wait.
+        solo = ModelRunner(lambda: backend, max_batch_size=4, batch_window=0.5)
+        try:
+            await solo.generate(_req("c"))
+            started = asyncio.get_running_loop().time()
+            await solo.generate(_req("d"))
+            assert asyncio.get_running_loop().time() - started < 0.4
+        finally:
+            await solo.close()
+    finally:
+        await runner.close()
