@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import importlib.util
+import inspect
 import json
 import logging
 import os
@@ -496,7 +497,7 @@ class TransformersBackend:
         """Run `ids` through the model after what `cache` holds, extending it (no logits but the last)."""
         input_ids = torch.tensor([ids], dtype=torch.long, device=self._device)
         with torch.no_grad():
-            self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            self.model(input_ids=input_ids, use_cache=True, logits_to_keep=1, **{_cache_kwarg(self.model): cache})
 
     def _merge(self, rows: list[_Row], width: int, *, static: bool) -> DynamicCache | StaticCache:
         """One batch cache: row i's KV (its prompt minus the last token) right-aligned at column width - 1."""
@@ -573,7 +574,7 @@ class TransformersBackend:
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         if cache is not None:
-            kwargs["past_key_values"] = cache
+            kwargs[_cache_kwarg(self.model)] = cache
         if isinstance(cache, StaticCache) and not self._compiling():
             kwargs["disable_compile"] = True
         # generate() runs under no_grad itself; inference_mode is avoided because a session's cache
@@ -912,3 +913,16 @@ def _as_id_list(value: int | list[int] | None) -> list[int]:
     if isinstance(value, int):
         return [value]
     return [int(v) for v in value]
+
+
+def _cache_kwarg(model: Any) -> str:
+    """The name a model takes its KV cache under: `cache` since transformers 5.24, which deprecates
+    `past_key_values` (a FutureWarning now, an error from 5.40); older releases know only the latter."""
+    name = type(model).__name__
+    if name not in _CACHE_KWARGS:
+        parameters = inspect.signature(type(model).forward).parameters
+        _CACHE_KWARGS[name] = "cache" if "cache" in parameters else "past_key_values"
+    return _CACHE_KWARGS[name]
+
+
+_CACHE_KWARGS: dict[str, str] = {}

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import torch
 
-from bot.errors import ModelError
 from bot.model.backend import Backend, GenerationParams, GenerationRequest, GenerationResult, Message
 from bot.model.store import ModelStore
 from bot.model.transformers_backend import CONVERSION_META, TransformersBackend
+from tests.e2e import backend_contract as contract
 
 pytestmark = pytest.mark.model
 
@@ -62,10 +62,6 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
 
 def _one(backend: Backend, *messages: Message, **kwargs: Any) -> GenerationResult:
     return backend.generate([GenerationRequest(messages=messages, **kwargs)])[0]
-
-
-def _texts(results: Sequence[GenerationResult]) -> list[str]:
-    return [r.text for r in results]
 
 
 def test_first_load_converts_and_caches(loaded: Loaded) -> None:
@@ -147,36 +143,6 @@ def test_sessions_are_evicted_least_recently_used(loaded: Loaded) -> None:
         backend.end_session(name)
 
 
-def test_batch_matches_single_requests(loaded: Loaded) -> None:
-    long = (SYSTEM, FIRST)
-    batched = loaded.backend.generate([GenerationRequest(SHORT, GREEDY), GenerationRequest(long, GREEDY)])
-    singles = [loaded.plain(*SHORT), loaded.plain(*long)]
-
-    assert _texts(batched) == _texts(singles)
-    assert [r.prompt_tokens for r in batched] == [r.prompt_tokens for r in singles]
-    assert [r.completion_tokens for r in batched] == [r.completion_tokens for r in singles]
-
-
-def test_stop_strings_end_and_trim_the_answer(loaded: Loaded) -> None:
-    full = loaded.plain(SYSTEM, FIRST)
-    words = full.text.split()
-    stop = words[len(words) // 2]
-
-    stopped = _one(loaded.backend, SYSTEM, FIRST, params=GenerationParams(max_new_tokens=12, stop=(stop,)))
-
-    assert stopped.text == full.text[: full.text.index(stop)]
-    assert stopped.finish_reason == "stop"
-    assert stopped.completion_tokens < full.completion_tokens
-
-
-def test_end_of_turn_is_stripped(loaded: Loaded) -> None:
-    answer = _one(loaded.backend, Message("user", "Say hello."), params=GenerationParams(max_new_tokens=40))
-
-    assert answer.finish_reason == "stop"
-    assert answer.completion_tokens < 40
-    assert "<|im_end|>" not in answer.text and answer.text.strip()
-
-
 def test_assistant_prefix_is_continued(loaded: Loaded) -> None:
     backend = loaded.backend
     prefix = "The pool was built in"
@@ -224,27 +190,15 @@ def test_logits_hook_applies_to_its_own_row_in_a_batch(loaded: Loaded) -> None:
     assert untouched.text == plain.text
 
 
-def test_count_tokens(loaded: Loaded) -> None:
-    assert loaded.backend.count_tokens("") == 0
-    assert 1 <= loaded.backend.count_tokens("Bonjour tout le monde") <= 8
-
-
-def test_sampling_runs(loaded: Loaded) -> None:
-    params = GenerationParams(max_new_tokens=8, temperature=0.8, top_p=0.9, repetition_penalty=1.1)
-    result = _one(loaded.backend, FIRST, params=params)
-    assert 1 <= result.completion_tokens <= 8
-
-
-def test_rejects_mixed_parameters(loaded: Loaded) -> None:
-    with pytest.raises(ModelError, match="share"):
-        loaded.backend.generate(
-            [GenerationRequest((FIRST,), GREEDY), GenerationRequest((FIRST,), GenerationParams(temperature=0.7))]
-        )
-
-
 def test_converted_cache_is_complete(loaded: Loaded) -> None:
     gguf = loaded.store.smollm2_path()
     assert gguf is not None
     converted = loaded.store.converted_dir(gguf)
     assert not list(converted.parent.glob("*.tmp-*"))
     assert {"config.json", "tokenizer.json", CONVERSION_META} <= {p.name for p in converted.iterdir()}
+
+
+@pytest.mark.parametrize("check", contract.ALL, ids=lambda c: c.__name__.removeprefix("check_"))
+def test_backend_contract(loaded: Loaded, check: Callable[[Backend], None]) -> None:
+    """The same suite the llama.cpp and remote backends pass."""
+    check(loaded.backend)
