@@ -158,8 +158,11 @@ class Summarizer:
                         article=condensed.text,
                         instruction=instruction,
                     )
+                # The placeholder of an unwritten part is not the model's text: later parts are not
+                # checked against it, and a small model shown it as its own answer imitates it.
+                written = {p: t for p, t in parts.items() if t != UNWRITTEN}
                 text = await self._write_part(
-                    _PartJob(part, shapes[part], instruction, session, article.text, dict(parts), hook, full_check),
+                    _PartJob(part, shapes[part], instruction, session, article.text, written, hook, full_check),
                     messages,
                     stats,
                 )
@@ -169,6 +172,8 @@ class Summarizer:
                 if part is Part.ACCROCHE:
                     text = build_hook(text, article, parts.get(Part.RECAP, ""), max_chars=HOOK_MAX_CHARS)
                 parts[part] = text
+                if text == UNWRITTEN and index > 0:
+                    continue  # the turn is left out of the conversation (the first one holds the article)
                 messages += [Message("user", instruction), Message("assistant", text)]
                 if hook is not None and part is not Part.ACCROCHE:
                     # A later part must not copy this one either (opinions repeating each other).

@@ -112,6 +112,22 @@ async def test_empty_part_is_regenerated_once_then_falls_back() -> None:
     assert digest.stats["fallback_parts"] == 1
 
 
+async def test_an_unwritten_part_is_not_shown_to_the_model_nor_checked_against() -> None:
+    """A 135M model shown the placeholder as its own earlier answer wrote variations of it."""
+
+    def script(r: GenerationRequest) -> str:
+        return "" if r.assistant_prefix == "Imaginez que" else _distinct(r)  # the analogy
+
+    digest, backend = await _run(script)
+    assert digest.parts[Part.EXEMPLE] == UNWRITTEN
+    requests = [r for call in backend.calls for r in call]
+    later = [r for r in requests if _which(r) in ("optimiste", "pessimiste", "accroche")]
+    assert later and all(UNWRITTEN not in m.content for r in later for m in r.messages)
+    # The conversation still grows turn by turn, without the analogy's two failed turns.
+    assert all(sum("DÉBUT DE L'ARTICLE" in m.content for m in r.messages) == 1 for r in later)
+    assert digest.stats["regenerated_parts"] == 1 and digest.stats["fallback_parts"] == 1
+
+
 @pytest.mark.parametrize("length", list(Length))
 async def test_lengths_scale_token_budgets(length: Length) -> None:
     digest, backend = await _run(lambda r: "Texte.", length)
