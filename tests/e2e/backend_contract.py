@@ -226,14 +226,21 @@ def check_rejects_mixed_parameters(backend: Backend) -> None:
 
 
 def check_batch_honours_each_token_limit(backend: Backend) -> None:
-    """Requests batched together may have different `max_new_tokens` (each digest part has its own)."""
+    """Requests batched together may have different `max_new_tokens` (each digest part has its own).
+
+    The two rows have different prompts: a server that runs a batch's requests one after the other
+    would otherwise answer the second from the first's whole cached prompt, and llama.cpp's kernels
+    are not batch-invariant (a near-tie may flip) — that is the engine's numerics, not this contract.
+    """
     short, long = GenerationParams(max_new_tokens=4), GenerationParams(max_new_tokens=12)
-    batched = backend.generate([GenerationRequest((SYSTEM, FIRST), short), GenerationRequest((SYSTEM, FIRST), long)])
-    alone = one(backend, SYSTEM, FIRST, params=long)
-    assert batched[0].completion_tokens <= 4
-    assert batched[1].completion_tokens <= 12
-    assert batched[1].text == alone.text
-    assert alone.text.startswith(batched[0].text.rstrip())
+    capital, first = (SYSTEM, CAPITAL), (SYSTEM, FIRST)
+    batched = backend.generate([GenerationRequest(capital, short), GenerationRequest(first, long)])
+    alone_first = one(backend, *first, params=long)
+    alone_capital = one(backend, *capital, params=long)
+    assert batched[0].completion_tokens <= 4 < alone_capital.completion_tokens  # the short row was cut
+    assert alone_capital.text.startswith(batched[0].text.rstrip())
+    assert batched[1].text == alone_first.text  # the long row was not
+    assert batched[1].completion_tokens == alone_first.completion_tokens
 
 
 #: Every check, for a backend test module that wants them all: `@pytest.mark.parametrize("check", ALL)`.
