@@ -65,6 +65,16 @@ class Harness:
     async def states(self) -> list[tuple[str, str]]:
         return await asyncio.to_thread(_states, self.data / "data" / "agora.sqlite3")
 
+    async def diagnosis(self) -> str:
+        """What a failure message needs to be understood from a CI log alone (it is cut to a few lines)."""
+        alive = self.proc is not None and self.proc.returncode is None
+        log = (await asyncio.to_thread(self.log.read_text)).splitlines() if self.log.exists() else []
+        posts = [(p["kind"], p["request"]) for p in await self.read()]
+        return "\n".join(
+            [f"harness alive={alive} rc={self.proc and self.proc.returncode}", f"jobs={await self.states()}",
+             f"posts={posts}", "log (last 25 lines):", *(line[:160] for line in log[-25:])]
+        )
+
 
 def _append(path: Path, line: str) -> None:
     with path.open("a", encoding="utf-8") as fh:
@@ -122,9 +132,7 @@ async def test_kill_9_mid_generation_then_restart_answers_each_request_once(
         try:
             await wait_for(all_answered, "every request answered after the restart", within=120)
         except TimeoutError:
-            print((await asyncio.to_thread(harness.log.read_text))[-5000:])
-            print(await harness.states(), await harness.read())
-            raise
+            raise AssertionError(await harness.diagnosis()) from None
         await asyncio.sleep(1.0)  # anything posted twice would show up now
     finally:
         await harness.stop()
