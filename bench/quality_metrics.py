@@ -17,11 +17,13 @@ from bot.pipeline.textmetrics import (
     FRENCH_HINTS,
     SENTENCE_BREAK,
     copy_rate,
+    facts,
     is_french,
     ngrams,
     rouge_l,
     rouge_n,
     stray_english,
+    unsupported_facts,
     words,
 )
 
@@ -29,36 +31,15 @@ __all__ = [
     "ENGLISH",
     "FRENCH_HINTS",
     "copy_rate",
+    "facts",
     "is_french",
     "ngrams",
     "rouge_l",
     "rouge_n",
     "stray_english",
+    "unsupported_facts",
     "words",
 ]
-
-_NUMBER = re.compile(r"\d+(?:[.,\s]\d{3})*(?:[.,]\d+)?")
-_NAME = re.compile(r"(?<![.!?…]\s)(?<!^)\b([A-ZÀ-ÖØ-Þ][\w’'-]+(?:\s+[A-ZÀ-ÖØ-Þ][\w’'-]+)*)")
-
-
-def facts(text: str) -> set[str]:
-    """Numbers and capitalised names (not at a sentence start) mentioned in a text."""
-    found = {re.sub(r"\s", "", m.group(0)).replace(",", ".") for m in _NUMBER.finditer(text)}
-    for sentence in SENTENCE_BREAK.split(text):
-        for m in _NAME.finditer(sentence):
-            if m.start() > 0:
-                found.add(m.group(1).lower())
-    return found
-
-
-def unsupported_facts(text: str, source: str) -> tuple[int, int]:
-    """(facts in the text absent from the source, facts in the text)."""
-    mine = facts(text)
-    src_numbers = {re.sub(r"\s", "", m.group(0)).replace(",", ".") for m in _NUMBER.finditer(source)}
-    src_lower = source.lower()
-    missing = [f for f in mine if f not in src_numbers and f not in src_lower]
-    return len(missing), len(mine)
-
 
 def bullet_lines(text: str) -> int:
     return sum(bool(re.match(r"^\s*(?:[-*•]|\d+[.)])\s+", line)) for line in text.splitlines())

@@ -2,8 +2,9 @@
 
 Each failure names a problem the quality bench measures (issue #6): an empty part, a part not in
 French or with stray English words, a part far too short, a part copying the article, a part
-repeating an earlier one. The summarizer regenerates a failing part once, with the advice for its
-problems added to the instruction, and keeps whichever attempt is less bad (`Verdict.badness`).
+repeating an earlier one, a factual part stating a number or name the article does not give. The
+summarizer regenerates a failing part once, with the advice for its problems added to the
+instruction, and keeps whichever attempt is less bad (`Verdict.badness`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.core.types import Part
-from bot.pipeline.textmetrics import copy_rate, is_french, rouge_l, stray_english, words
+from bot.pipeline.textmetrics import copy_rate, is_french, rouge_l, stray_english, unsupported, words
 
 #: Share of a part's word 8-grams allowed to come from the article (targets: recap ≤ 15%, digest ≤ 5%).
 COPY_LIMITS: dict[Part, float] = {Part.RECAP: 0.15, Part.ACCROCHE: 0.25}
@@ -20,6 +21,8 @@ COPY_LIMIT_OTHERS = 0.06
 #: ROUGE-L allowed between two parts (targets: any two ≤ 0.35, optimistic vs pessimistic ≤ 0.25).
 OVERLAP_LIMIT = 0.33
 OPPOSITES_LIMIT = 0.23
+#: Parts that state facts: a number or name absent from the article is made up (target: ≤ 2% of the recap's).
+FACTUAL_PARTS = frozenset({Part.RECAP, Part.NEUTRE})
 #: A part under this share of its target length has stopped early.
 SHORT_SHARE = 0.45
 
@@ -33,6 +36,7 @@ ADVICE = {
     "court": "Développe davantage : environ {words} mots, en phrases complètes.",
     "copie": "Reformule avec tes propres mots : ne recopie aucune phrase de l'article.",
     "redite": "Ne répète pas ce que disent les parties précédentes : apporte un angle nouveau.",
+    "invente": "N'écris aucun chiffre, aucune date ni aucun nom qui ne figure pas dans l'article.",
 }
 
 
@@ -67,6 +71,11 @@ def check_part(part: Part, text: str, *, target_words: int, article: str, earlie
     if part is not Part.ACCROCHE and len(tokens) < SHORT_SHARE * target_words:
         found.append("court")
         badness += 20 * (1 - len(tokens) / target_words)
+    if part in FACTUAL_PARTS:
+        invented = unsupported(text, article)
+        if invented:
+            found.append("invente")
+            badness += 10 * len(invented)
     copied = copy_rate(text, article)
     limit = COPY_LIMITS.get(part, COPY_LIMIT_OTHERS)
     if copied > limit:

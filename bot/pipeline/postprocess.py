@@ -12,7 +12,7 @@ from collections import Counter
 
 from bot.core.types import Article, Part
 from bot.pipeline.condense import content_words, split_sentences
-from bot.pipeline.textmetrics import rouge_l, words
+from bot.pipeline.textmetrics import rouge_l, unsupported, words
 
 _HEADING_WORDS = (
     "accroche",
@@ -160,6 +160,27 @@ def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
         if fresh:
             out.append(" ".join(fresh))
     return out
+
+
+def drop_unsupported_sentences(text: str, source: str) -> tuple[str, int]:
+    """Remove the sentences of a factual part that name a number or a name absent from the article.
+
+    A small model fills a recap with plausible figures and dates the article never gives; an invented
+    figure misleads more than a shorter recap informs. When every sentence has one, the text is kept
+    as it is (the part's check then asks for another attempt). Returns (text, sentences dropped).
+    """
+    paragraphs = [p for p in text.split("\n\n") if p.strip()]
+    kept_paragraphs: list[str] = []
+    dropped = 0
+    for para in paragraphs:
+        sentences = split_sentences(para)
+        fresh = [s for s in sentences if not unsupported(s, source)]
+        dropped += len(sentences) - len(fresh)
+        if fresh:
+            kept_paragraphs.append(" ".join(fresh))
+    if not kept_paragraphs:
+        return text, 0
+    return "\n\n".join(kept_paragraphs), dropped
 
 
 def trim_to_sentence(text: str) -> str:

@@ -18,9 +18,15 @@ from bot.core.types import Article, Digest, Length, Part
 from bot.model.backend import GenerationParams, GenerationRequest, Message
 from bot.model.runner import ModelRunner
 from bot.pipeline.anticopy import DEFAULT_SPAN, DEFAULT_STRENGTH, AntiCopyHook, build_anticopy
-from bot.pipeline.checks import BASIC_PROBLEMS, Verdict, check_part
+from bot.pipeline.checks import BASIC_PROBLEMS, FACTUAL_PARTS, Verdict, check_part
 from bot.pipeline.condense import Condensed, condense, split_sentences
-from bot.pipeline.postprocess import PART_FILES, build_hook, clean_prose, reference_line
+from bot.pipeline.postprocess import (
+    PART_FILES,
+    build_hook,
+    clean_prose,
+    drop_unsupported_sentences,
+    reference_line,
+)
 from bot.pipeline.prompts import PromptSet
 
 log = logging.getLogger(__name__)
@@ -139,6 +145,7 @@ class Summarizer:
             "regenerated_parts": 0.0,
             "fallback_parts": 0.0,
             "anticopy_hits": 0.0,
+            "unsupported_dropped": 0.0,  # sentences of the factual parts naming a fact not in the article
         }
         try:
             for index, part in enumerate(GENERATION_ORDER):
@@ -248,6 +255,9 @@ class Summarizer:
             else:
                 seen = "\n".join(t for p, t in job.earlier.items() if p is not Part.REFERENCE)
                 cleaned = clean_prose(result.text, max_paragraphs=shape.paragraphs, seen=seen)
+                if part in FACTUAL_PARTS:
+                    cleaned, dropped = drop_unsupported_sentences(cleaned, job.article)
+                    stats["unsupported_dropped"] += dropped
                 if prefix and cleaned:
                     cleaned = join_prefix(prefix, cleaned)
             verdict = check_part(part, cleaned, target_words=shape.words, article=job.article, earlier=job.earlier)

@@ -88,3 +88,33 @@ def is_french(text: str) -> bool:
     fr = sum(t in FRENCH_HINTS for t in tokens)
     en = sum(t in ENGLISH for t in tokens)
     return fr > en and en <= max(1, len(tokens) // 50)
+
+
+_NUMBER = re.compile(r"\d+(?:[.,\s]\d{3})*(?:[.,]\d+)?")
+_NAME = re.compile(r"(?<![.!?…]\s)(?<!^)\b([A-ZÀ-ÖØ-Þ][\w’'-]+(?:\s+[A-ZÀ-ÖØ-Þ][\w’'-]+)*)")
+
+
+def _numbers(text: str) -> set[str]:
+    return {re.sub(r"\s", "", m.group(0)).replace(",", ".") for m in _NUMBER.finditer(text)}
+
+
+def facts(text: str) -> set[str]:
+    """Numbers and capitalised names (not at a sentence start) mentioned in a text."""
+    found = _numbers(text)
+    for sentence in SENTENCE_BREAK.split(text):
+        for m in _NAME.finditer(sentence):
+            if m.start() > 0:
+                found.add(m.group(1).lower())
+    return found
+
+
+def unsupported(text: str, source: str) -> list[str]:
+    """The facts of `text` that `source` does not contain (a number or name the model made up)."""
+    src_numbers = _numbers(source)
+    src_lower = source.lower()
+    return sorted(f for f in facts(text) if f not in src_numbers and f not in src_lower)
+
+
+def unsupported_facts(text: str, source: str) -> tuple[int, int]:
+    """(facts in the text absent from the source, facts in the text)."""
+    return len(unsupported(text, source)), len(facts(text))

@@ -57,3 +57,14 @@ def test_badness_orders_attempts() -> None:
     copied = check_part(Part.NEUTRE, ARTICLE, target_words=40, article=ARTICLE, earlier={})
     slightly_short = check_part(Part.NEUTRE, OWN, target_words=120, article=ARTICLE, earlier={})
     assert 0 < slightly_short.badness < copied.badness
+
+
+def test_a_factual_part_naming_what_the_article_does_not_fails() -> None:
+    invented = OWN + " La réforme coûtera 12 milliards selon Bruno Le Maire."
+    verdict = check_part(Part.RECAP, invented, target_words=40, article=ARTICLE, earlier={})
+    assert verdict.problems == ("invente",)
+    assert "aucun chiffre" in verdict.advice(40)
+    # Numbers and names the article gives are fine; an opinion may imagine figures.
+    supported = OWN + " Le Parlement en débattra."
+    assert check_part(Part.RECAP, supported, target_words=40, article=ARTICLE, earlier={}).ok
+    assert "invente" not in check_part(Part.OPTIMISTE, invented, target_words=40, article=ARTICLE, earlier={}).problems

@@ -9,6 +9,7 @@ from bot.pipeline.postprocess import (
     build_hook,
     choose_emoji,
     clean_prose,
+    drop_unsupported_sentences,
     french_date,
     hashtags_from,
     reference_line,
@@ -132,4 +133,20 @@ def test_a_sentence_already_written_in_an_earlier_part_is_dropped() -> None:
     )
     assert clean_prose(pessimistic, max_paragraphs=1, seen=optimistic) == (
         "Le roman montre une corruption généralisée. Rien ne dit que cela changera."
+    )
+
+
+def test_sentences_with_invented_figures_or_names_are_dropped_from_a_factual_part() -> None:
+    source = "La grève a réuni 12 000 personnes à Lyon mardi, selon la CGT. La préfecture en compte 8 500."
+    recap = (
+        "La CGT annonce 12 000 grévistes à Lyon. Le ministre Gérald Darmanin a réagi.\n\n"
+        "Selon la préfecture, ils étaient 8 500. Le mouvement a coûté 3 millions d'euros."
+    )
+    text, dropped = drop_unsupported_sentences(recap, source)
+    assert text == "La CGT annonce 12 000 grévistes à Lyon.\n\nSelon la préfecture, ils étaient 8 500."
+    assert dropped == 2
+    # When every sentence has one, nothing is dropped: the part's check asks for another attempt.
+    assert drop_unsupported_sentences("Le ministre Gérald Darmanin a réagi.", source) == (
+        "Le ministre Gérald Darmanin a réagi.",
+        0,
     )

@@ -128,6 +128,18 @@ async def test_an_unwritten_part_is_not_shown_to_the_model_nor_checked_against()
     assert digest.stats["regenerated_parts"] == 1 and digest.stats["fallback_parts"] == 1
 
 
+async def test_a_recap_sentence_with_a_figure_the_article_lacks_is_dropped() -> None:
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "récapitulatif":
+            return _prose("récapitulatif") + " Le ministre Jean Valjean promet 7 500 000 euros."
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert digest.parts[Part.RECAP] == _prose("récapitulatif")
+    assert digest.stats["unsupported_dropped"] == 1
+    assert digest.stats["regenerated_parts"] == 0  # what was left passed its check
+
+
 @pytest.mark.parametrize("length", list(Length))
 async def test_lengths_scale_token_budgets(length: Length) -> None:
     digest, backend = await _run(lambda r: "Texte.", length)
