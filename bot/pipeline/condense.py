@@ -49,8 +49,14 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
+#: French elisions glued to the next word: "l’État" is the word "état", "d’une" the stop word "une".
+_ELISION = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu|quoiqu)['’]")
+
+
 def content_words(text: str) -> list[str]:
-    return [w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in _STOP and len(w) > 2]
+    """The words a sentence is about (lower case, elision removed, no function words)."""
+    found = (_ELISION.sub("", m.group(0).lower()).replace("’", "'") for m in _WORD.finditer(text))
+    return [w for w in found if w not in _STOP and len(w) > 2]
 
 
 def condense(text: str, budget_tokens: int, count_tokens: Callable[[str], int]) -> Condensed:

@@ -75,6 +75,20 @@ def test_hook_without_model_hashtags_gets_tags_from_article() -> None:
     assert 2 <= len(tags) <= 4
 
 
+def test_hashtags_from_the_article_are_words_not_elisions() -> None:
+    """fr03 and fr04's hooks ended in "#D’une" and "#C’est": the apostrophe glued the elision to the word."""
+    article = Article(
+        url="https://ex.fr/e",
+        final_url="https://ex.fr/e",
+        title="L’État et l’architecture",
+        text="C’est d’une turpitude. " * 6 + "L’État s’engage, l’architecture d’État aussi. " * 3,
+        site="Ex",
+    )
+    tags = hashtags_from("Une réforme contestée.", article)
+    assert tags[:2] == ["#Architecture", "#Turpitude"]  # words of more than 4 letters, title first
+    assert not any("’" in t or "'" in t for t in tags)
+
+
 @given(st.text(max_size=1200))
 def test_hook_always_fits(raw: str) -> None:
     hook = build_hook(raw, ARTICLE, "La réforme est contestée.")
