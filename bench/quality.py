@@ -54,9 +54,8 @@ def corpus_items(which: str) -> list[Path]:
         name = folder.name
         if which == "none":
             continue
-        if name.startswith("fr") or (
-            which == "all" and name.startswith(("tricky01", "tricky02", "tricky03", "tricky04", "tricky11"))
-        ):
+        tricky = name.startswith(("tricky01", "tricky02", "tricky03", "tricky04", "tricky11"))
+        if (name.startswith("fr") and which in ("all", "fr")) or (tricky and which in ("all", "tricky")):
             keep.append(folder)
     return keep
 
@@ -254,7 +253,12 @@ def main() -> None:
     p.add_argument("--model", default="embedded")
     p.add_argument("--backend", default="auto")
     p.add_argument("--length", default="standard", choices=[x.value for x in Length])
-    p.add_argument("--pages", default="all", choices=["all", "fr", "none"])
+    p.add_argument(
+        "--pages",
+        default="all",
+        choices=["all", "fr", "tricky", "none"],
+        help="corpus pages: the French articles, the tricky ones (English, German, broken encodings), both, none",
+    )
     p.add_argument("--max-pages", type=int, default=1000)
     p.add_argument("--orangesum", type=int, default=50)
     p.add_argument("--data-dir", default="data")
