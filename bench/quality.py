@@ -52,8 +52,6 @@ def corpus_items(which: str) -> list[Path]:
     keep = []
     for folder in folders:
         name = folder.name
-        if which == "none":
-            continue
         tricky = name.startswith(("tricky01", "tricky02", "tricky03", "tricky04", "tricky11"))
         if (name.startswith("fr") and which in ("all", "fr")) or (tricky and which in ("all", "tricky")):
             keep.append(folder)

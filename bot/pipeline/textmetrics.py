@@ -7,6 +7,7 @@ rather than with the `rouge-score` package, whose default tokenizer drops accent
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -108,13 +109,23 @@ def facts(text: str) -> set[str]:
     return found
 
 
+@functools.lru_cache(maxsize=8)
+def _source_facts(source: str) -> tuple[frozenset[str], str]:
+    """An article's numbers and lower-cased text, built once: every sentence of a part is checked against it."""
+    return frozenset(_numbers(source)), source.lower()
+
+
+def _missing(found: set[str], source: str) -> list[str]:
+    numbers, lowered = _source_facts(source)
+    return sorted(f for f in found if f not in numbers and f not in lowered)
+
+
 def unsupported(text: str, source: str) -> list[str]:
     """The facts of `text` that `source` does not contain (a number or name the model made up)."""
-    src_numbers = _numbers(source)
-    src_lower = source.lower()
-    return sorted(f for f in facts(text) if f not in src_numbers and f not in src_lower)
+    return _missing(facts(text), source)
 
 
 def unsupported_facts(text: str, source: str) -> tuple[int, int]:
     """(facts in the text absent from the source, facts in the text)."""
-    return len(unsupported(text, source)), len(facts(text))
+    found = facts(text)
+    return len(_missing(found, source)), len(found)
