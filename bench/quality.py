@@ -106,10 +106,16 @@ def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
     seconds = [st.get("seconds", 0.0) for st in stats]
     median = sorted(seconds)[len(seconds) // 2] if seconds else 0.0
     found = ", ".join(f"{k} {v:.0f}" for k, v in sorted(problems.items())) or "none"
+
+    def avg(key: str) -> float:
+        return sum(st.get(key, 0.0) for st in stats) / max(1, len(stats))
+
     return (
         f"- anti-copy strength {strength:g}; parts regenerated after a failed check: {regenerated:.0f} of "
         f"{6 * len(stats)} (problems seen, both attempts counted: {found}); fallback parts: {fallbacks:.0f}; "
-        f"median digest time {median:.0f} s"
+        f"median digest time {median:.0f} s (mean per digest: prefill {avg('prefill_seconds'):.1f} s for "
+        f"{avg('prefilled_tokens'):.0f} tokens, decode {avg('decode_seconds'):.1f} s for "
+        f"{avg('completion_tokens'):.0f} tokens)"
     )
 
 

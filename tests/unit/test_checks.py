@@ -34,6 +34,8 @@ def test_english_short_and_empty_parts_fail() -> None:
     short = "Le texte change l'âge de départ."
     verdict = check_part(Part.NEUTRE, short, target_words=60, article=ARTICLE, earlier={})
     assert verdict.problems == ("court",) and "environ 60 mots" in verdict.advice(60)
+    assert not verdict.retry  # short alone: a second attempt comes out as short (see NOT_RETRIED)
+    assert check_part(Part.NEUTRE, short + " It is a debate.", target_words=60, article=ARTICLE, earlier={}).retry
     assert check_part(Part.NEUTRE, "", target_words=60, article=ARTICLE, earlier={}).problems == ("vide",)
 
 

@@ -112,6 +112,18 @@ async def test_empty_part_is_regenerated_once_then_falls_back() -> None:
     assert digest.stats["fallback_parts"] == 1
 
 
+async def test_a_part_that_is_only_short_is_kept_without_a_second_attempt() -> None:
+    """Asked to develop, the embedded model wrote as short again: the retry cost a part and fixed nothing."""
+
+    def script(r: GenerationRequest) -> str:
+        return _prose("optimiste", 12) if _which(r) == "optimiste" else _distinct(r)
+
+    digest, backend = await _run(script)
+    assert digest.parts[Part.OPTIMISTE] == _prose("optimiste", 12)
+    assert sum(_which(r) == "optimiste" for call in backend.calls for r in call) == 1
+    assert digest.stats["regenerated_parts"] == 0 and digest.stats["problem_court"] == 1
+
+
 async def test_an_unwritten_part_is_not_shown_to_the_model_nor_checked_against() -> None:
     """A 135M model shown the placeholder as its own earlier answer wrote variations of it."""
 
