@@ -11,7 +11,10 @@ the current session's state (its KV cache) is copied aside and copied back when 
 a copy of some megabytes instead of a re-prefill of the whole article.
 
 A request without a session, and the first turn of a new session, start from an empty context (as
-with transformers): what a digest says never depends on what the context held before.
+with transformers): what a digest says never depends on what the context held before. One exception,
+which keeps that promise: the system message, the same ~190 tokens for every digest, is evaluated
+alone once and its state kept; a fresh start restores that state and evaluates the rest, exactly as
+the request that built it did (about 3 s of prefill saved per digest on 2 CPU cores).
 
 Note on `Llama.generate` (0.3.36): the prefix reuse happens with `reset=True`, the default;
 `reset=False` skips the prefix match and appends the prompt after whatever the context holds.
@@ -20,6 +23,7 @@ Note on `Llama.generate` (0.3.36): the prefix reuse happens with `reset=True`, t
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import logging
 import os
 import time
@@ -35,13 +39,24 @@ from llama_cpp import Llama, LogitsProcessorList
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from bot.errors import ModelError
-from bot.model.backend import GenerationParams, GenerationRequest, GenerationResult, LogitsHook, ModelInfo, batchable
+from bot.model.backend import (
+    GenerationParams,
+    GenerationRequest,
+    GenerationResult,
+    LogitsHook,
+    Message,
+    ModelInfo,
+    batchable,
+)
 from bot.model.store import ModelSource, ModelStore
 
 logger = logging.getLogger(__name__)
 
 #: Tokens that end an assistant turn in common chat templates (llama.cpp marks most as end-of-generation).
 TURN_END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>")
+
+#: A system message shorter than this is evaluated with the rest (keeping its state would not pay).
+MIN_PREFIX_TOKENS = 32
 
 #: Used when a GGUF carries no chat template.
 CHATML_TEMPLATE = (
@@ -87,16 +102,21 @@ class SessionStats:
     restore_seconds: float = 0.0
     saved_bytes: int = 0  # size of the last state saved
     evicted: int = 0
+    prefix_builds: int = 0  # system-message prefixes evaluated and kept
+    prefix_hits: int = 0  # fresh starts that restored a kept prefix instead of evaluating it
     history: list[tuple[str, float, int]] = field(default_factory=list)  # (op, seconds, bytes), last 32
 
 
 class LlamaCppBackend:
     """A GGUF model run by llama.cpp behind the `Backend` protocol. Only the runner's thread calls it."""
 
-    def __init__(self, llm: _Llama, info: ModelInfo, *, max_sessions: int = 4) -> None:
+    def __init__(self, llm: _Llama, info: ModelInfo, *, max_sessions: int = 4, prefix_cache: bool = True) -> None:
         self.llm: _Llama | None = llm
         self.info = info
         self.max_sessions = max(1, max_sessions)
+        #: Keep the system message's evaluated state for fresh starts (see the module docstring).
+        self.prefix_cache = prefix_cache
+        self._prefix: tuple[tuple[int, ...], _SavedState] | None = None
         self.session_stats = SessionStats()
         self._vocab = llm._model.vocab
         #: Sessions by recency; the value is None for the session whose tokens the context holds now.
@@ -212,6 +232,7 @@ class LlamaCppBackend:
     def close(self) -> None:
         """Free the model, the context and every saved state."""
         self._sessions.clear()
+        self._prefix = None
         self._active = None
         if self.llm is not None:
             self.llm.close()
@@ -235,6 +256,46 @@ class LlamaCppBackend:
                 f"exceeds the context of {limit} (model.context_tokens)"
             )
         return ids
+
+    def system_prefix(self, request: GenerationRequest, prompt: Sequence[int]) -> list[int]:
+        """The tokens of `prompt` that only its system message decides ([] without one).
+
+        Found without knowing the template: the tokens shared by the prompt and by the same system
+        message followed by two different user messages (what the template writes before a user's text).
+        """
+        if not request.messages or request.messages[0].role != "system":
+            return []
+        assert self.llm is not None
+        probes = [
+            self.llm.tokenize(
+                self.render(GenerationRequest((request.messages[0], Message("user", text)), request.params)).encode(),
+                add_bos=False,
+                special=True,
+            )
+            for text in ("a", "z")
+        ]
+        n = 0
+        for a, b, c in zip(prompt, *probes, strict=False):
+            if not a == b == c:
+                break
+            n += 1
+        return list(prompt[:n])
+
+    def _start_from_prefix(self, request: GenerationRequest, prompt: Sequence[int]) -> int:
+        """On a fresh context, put the system message's state in it. Returns the tokens evaluated for it."""
+        llm = self.llm
+        assert llm is not None and llm.n_tokens == 0
+        prefix = tuple(self.system_prefix(request, prompt))
+        if len(prefix) < MIN_PREFIX_TOKENS or len(prefix) >= len(prompt):
+            return 0
+        if self._prefix is not None and self._prefix[0] == prefix:
+            self._restore(self._prefix[1], session=False)
+            self.session_stats.prefix_hits += 1
+            return 0
+        llm.eval(prefix)
+        self._prefix = (prefix, self._save(session=False))
+        self.session_stats.prefix_builds += 1
+        return len(prefix)
 
     # --- sessions -----------------------------------------------------------------------------------
 
@@ -263,7 +324,8 @@ class LlamaCppBackend:
             del self._sessions[oldest]
             self.session_stats.evicted += 1
 
-    def _save(self) -> _SavedState:
+    def _save(self, *, session: bool = True) -> _SavedState:
+        """Copy the context's state aside; `session=False` (the system prefix) leaves the session stats alone."""
         llm = self.llm
         assert llm is not None
         started = time.perf_counter()
@@ -274,6 +336,8 @@ class LlamaCppBackend:
             raise ModelError("llama.cpp wrote more state than it announced")
         ids = np.array(llm.input_ids[: llm.n_tokens], copy=True)
         seconds = time.perf_counter() - started
+        if not session:
+            return _SavedState(data, written, ids, seconds)
         stats = self.session_stats
         stats.saves += 1
         stats.save_seconds += seconds
@@ -281,7 +345,7 @@ class LlamaCppBackend:
         stats.history = [*stats.history[-31:], ("save", seconds, written)]
         return _SavedState(data, written, ids, seconds)
 
-    def _restore(self, saved: _SavedState) -> None:
+    def _restore(self, saved: _SavedState, *, session: bool = True) -> None:
         llm = self.llm
         assert llm is not None
         started = time.perf_counter()
@@ -294,6 +358,8 @@ class LlamaCppBackend:
         # The restored logits are not trusted: an exact prompt hit must decode its last token again.
         llm._requires_eval = True
         seconds = time.perf_counter() - started
+        if not session:
+            return
         stats = self.session_stats
         stats.restores += 1
         stats.restore_seconds += seconds
@@ -309,7 +375,9 @@ class LlamaCppBackend:
         started = time.perf_counter()
         try:
             self._switch_to(request.session)
-            return self._decode_loop(llm, prompt, params, request.logits_hook, started)
+            evaluated = self._start_from_prefix(request, prompt) if self.prefix_cache and llm.n_tokens == 0 else 0
+            result = self._decode_loop(llm, prompt, params, request.logits_hook, started)
+            return dataclasses.replace(result, new_prompt_tokens=result.new_prompt_tokens + evaluated)
         except ModelError:
             raise
         except Exception as exc:

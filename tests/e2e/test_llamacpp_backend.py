@@ -63,6 +63,56 @@ def test_requests_without_a_session_or_in_a_new_one_start_from_scratch(backend: 
     backend.end_session("new")
 
 
+def _long_system(topic: str) -> Message:
+    rules = " ".join(
+        f"Rule {i}: write about {topic} in plain words, with facts from the article only." for i in range(4)
+    )
+    return Message("system", f"You are a careful news editor. {rules}")
+
+
+def test_a_long_system_message_is_evaluated_once_and_restored_for_fresh_starts(backend: LlamaCppBackend) -> None:
+    """Every digest opens with the same system message: its state is kept, and a fresh start restores
+    it instead of evaluating it again. The request that builds it evaluates it alone first, as every
+    later one does in effect, so the text is the same whatever ran before."""
+    stats = backend.session_stats
+    system = _long_system("city councils")
+    request = GenerationRequest((system, FIRST), GREEDY)
+    ids = backend.prompt_ids(request)
+    prefix = backend.system_prefix(request, ids)
+    assert 32 <= len(prefix) < len(ids)
+    prefix_text = backend.llm.detokenize(prefix).decode()  # type: ignore[union-attr]
+    assert "Rule 3" in prefix_text and "Here is an article" not in prefix_text
+
+    builds, hits = stats.prefix_builds, stats.prefix_hits
+    built = one(backend, system, FIRST, params=GREEDY)
+    restored = one(backend, system, FIRST, params=GREEDY, session="prefix-a")
+    assert stats.prefix_builds == builds + 1 and stats.prefix_hits == hits + 1
+    assert built.new_prompt_tokens == built.prompt_tokens  # the prefix, then the rest
+    assert restored.new_prompt_tokens == restored.prompt_tokens - len(prefix)
+    assert restored.text == built.text
+
+    # Another system message takes the one place; coming back builds the first again, same text.
+    other = one(backend, _long_system("schools"), FIRST, params=GREEDY)
+    assert other.new_prompt_tokens == other.prompt_tokens and stats.prefix_builds == builds + 2
+    again = one(backend, system, FIRST, params=GREEDY, session="prefix-b")
+    assert stats.prefix_builds == builds + 3
+    assert again.text == built.text
+    # A session's later turn continues its own context, not the prefix.
+    turn2 = one(backend, system, FIRST, Message("assistant", again.text), SECOND, params=GREEDY, session="prefix-b")
+    assert turn2.new_prompt_tokens < turn2.prompt_tokens - len(ids)
+    assert stats.prefix_hits == hits + 1
+    backend.end_session("prefix-a")
+    backend.end_session("prefix-b")
+
+
+def test_a_short_system_message_is_not_kept(backend: LlamaCppBackend) -> None:
+    builds = backend.session_stats.prefix_builds
+    result = one(backend, SYSTEM, FIRST, params=GREEDY, session="short-system")
+    assert result.new_prompt_tokens == result.prompt_tokens
+    assert backend.session_stats.prefix_builds == builds
+    backend.end_session("short-system")
+
+
 def test_new_prompt_tokens_counts_what_was_evaluated(backend: LlamaCppBackend) -> None:
     """A session's later turn prefills exactly the tokens after the cached common prefix."""
     turn1 = one(backend, SYSTEM, FIRST, params=GREEDY, session="count")
