@@ -114,8 +114,12 @@ class LlamaCppBackend:
         self.llm: _Llama | None = llm
         self.info = info
         self.max_sessions = max(1, max_sessions)
-        #: Keep the system message's evaluated state for fresh starts (see the module docstring).
-        self.prefix_cache = prefix_cache
+        #: Keep the system message's evaluated state for fresh starts (see the module docstring). Not for
+        #: recurrent or hybrid models: llama.cpp cannot cut their state back to a prefix, so
+        #: `Llama.generate` would evaluate the whole prompt again anyway.
+        self.prefix_cache = prefix_cache and not (
+            getattr(llm, "_is_recurrent", False) or getattr(llm, "_is_hybrid", False)
+        )
         self._prefix: tuple[tuple[int, ...], _SavedState] | None = None
         self.session_stats = SessionStats()
         self._vocab = llm._model.vocab
@@ -289,9 +293,15 @@ class LlamaCppBackend:
         if len(prefix) < MIN_PREFIX_TOKENS or len(prefix) >= len(prompt):
             return 0
         if self._prefix is not None and self._prefix[0] == prefix:
-            self._restore(self._prefix[1], session=False)
-            self.session_stats.prefix_hits += 1
-            return 0
+            try:
+                self._restore(self._prefix[1], session=False)
+            except ModelError:
+                logger.warning("could not restore the kept system prefix: evaluating it again")
+                self._prefix = None
+                llm.reset()
+            else:
+                self.session_stats.prefix_hits += 1
+                return 0
         llm.eval(prefix)
         self._prefix = (prefix, self._save(session=False))
         self.session_stats.prefix_builds += 1

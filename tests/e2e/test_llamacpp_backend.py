@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -103,6 +104,20 @@ def test_a_long_system_message_is_evaluated_once_and_restored_for_fresh_starts(b
     assert stats.prefix_hits == hits + 1
     backend.end_session("prefix-a")
     backend.end_session("prefix-b")
+
+
+def test_a_kept_prefix_that_cannot_be_restored_is_built_again(
+    backend: LlamaCppBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system = _long_system("harbours")
+    built = one(backend, system, FIRST, params=GREEDY)
+    assert backend._prefix is not None
+    prefix, saved = backend._prefix
+    monkeypatch.setattr(backend, "_prefix", (prefix, dataclasses.replace(saved, size=saved.size // 2)))
+    builds = backend.session_stats.prefix_builds
+    again = one(backend, system, FIRST, params=GREEDY)  # the broken copy is dropped, not retried forever
+    assert backend.session_stats.prefix_builds == builds + 1
+    assert again.text == built.text and again.new_prompt_tokens == again.prompt_tokens
 
 
 def test_a_short_system_message_is_not_kept(backend: LlamaCppBackend) -> None:
