@@ -12,7 +12,7 @@ from collections import Counter
 
 from bot.core.types import Article, Part
 from bot.pipeline.condense import content_words, split_sentences
-from bot.pipeline.textmetrics import rouge_l, unsupported, words
+from bot.pipeline.textmetrics import is_french, rouge_l, unsupported, words
 
 _HEADING_WORDS = (
     "accroche",
@@ -305,16 +305,21 @@ def _camel(word: str) -> str:
     return word[:1].upper() + word[1:]
 
 
-def hashtags_from(text: str, article: Article, *, limit: int = 4) -> list[str]:
-    """2-4 hashtags: the model's own when it wrote some, else the article's dominant content words."""
+def hashtags_from(text: str, article: Article, *, limit: int = 4, digest_text: str = "") -> list[str]:
+    """2-4 hashtags: the model's own when it wrote some, else the dominant content words of the article,
+    or of `digest_text` (the French recap) when the article is in another language: a German page gave
+    #Auslieferung to a French digest."""
     tags: list[str] = []
     for m in _HASHTAG.finditer(text):
         tag = _camel(m.group(1))
         if tag.lower() not in {t.lower() for t in tags}:
             tags.append(tag)
     if len(tags) < 2:
-        counts = Counter(w for w in content_words(article.title + " " + article.text) if len(w) > 4)
-        title_words = set(content_words(article.title))
+        title, body = article.title, article.text
+        if digest_text and not is_french(body):
+            title, body = "", digest_text
+        counts = Counter(w for w in content_words(title + " " + body) if len(w) > 4)
+        title_words = set(content_words(title))
         ranked = sorted(counts, key=lambda w: (-(counts[w] + (5 if w in title_words else 0)), w))
         for word in ranked:
             if len(tags) >= 3:
@@ -327,7 +332,7 @@ def hashtags_from(text: str, article: Article, *, limit: int = 4) -> list[str]:
 
 def build_hook(raw: str, article: Article, recap: str, *, max_chars: int = 280) -> str:
     """One or two whole sentences + one emoji + 2-4 hashtags, within `max_chars`."""
-    tags = hashtags_from(raw, article)
+    tags = hashtags_from(raw, article, digest_text=recap)
     emoji = choose_emoji(article.title + " " + recap)
     body = _HASHTAG.sub("", raw)
     body = clean_prose(body, max_paragraphs=1)

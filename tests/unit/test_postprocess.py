@@ -89,6 +89,21 @@ def test_hashtags_from_the_article_are_words_not_elisions() -> None:
     assert not any("’" in t or "'" in t for t in tags)
 
 
+def test_fallback_hashtags_of_a_foreign_page_come_from_the_french_digest() -> None:
+    german = Article(
+        url="https://ex.de/a",
+        final_url="https://ex.de/a",
+        title="Die Auslieferung des Verdächtigen",
+        text="Die Auslieferung wurde gestern vom Gericht in Berlin genehmigt. " * 5,
+        site="Ex",
+    )
+    recap = "La justice allemande autorise l'extradition du suspect. L'extradition vers la France aura lieu en mai."
+    tags = hashtags_from("Une extradition contestée.", german, digest_text=recap)
+    assert tags[0] == "#Extradition" and not any("Auslieferung" in t or "Gericht" in t for t in tags)
+    # A French page keeps its own words.
+    assert hashtags_from("Une réforme.", ARTICLE, digest_text=recap) == hashtags_from("Une réforme.", ARTICLE)
+
+
 @given(st.text(max_size=1200))
 def test_hook_always_fits(raw: str) -> None:
     hook = build_hook(raw, ARTICLE, "La réforme est contestée.")
