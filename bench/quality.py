@@ -22,12 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.quality_metrics import (  # noqa: E402
+    OPENING_WORDS,
     DigestScores,
     lead_n,
     mean,
     rouge_l,
     rouge_n,
     score_digest,
+    shared_opening,
 )
 from bench.results import replace_section  # noqa: E402
 from bot.app import Agora  # noqa: E402
@@ -94,6 +96,16 @@ def _dump(args: argparse.Namespace, name: str, markdown: str) -> None:
         (folder / f"{name}.md").write_text(markdown + "\n", encoding="utf-8")
 
 
+def _openings_line(digests: list[dict[Part, str]]) -> str:
+    """Formulaic writing: per part, the opening most digests share (a stock phrase seeded by a prompt)."""
+    found = []
+    for part in (Part.RECAP, Part.NEUTRE, Part.EXEMPLE, Part.OPTIMISTE, Part.PESSIMISTE, Part.ACCROCHE):
+        top, count = shared_opening([parts.get(part, "") for parts in digests])
+        if count:
+            found.append(f"{part.name.lower()} « {top} » {count}/{len(digests)}")
+    return f"- most shared opening ({OPENING_WORDS} words) per part: " + "; ".join(found)
+
+
 def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
     """How often the per-part check sent a part back, and why (bot.pipeline.checks)."""
     problems: dict[str, float] = {}
@@ -133,6 +145,7 @@ async def run(args: argparse.Namespace) -> str:
     samples_dir.mkdir(exist_ok=True)
     started = time.monotonic()
     stats: list[dict[str, float]] = []
+    written: list[dict[Part, str]] = []
     async with Agora(cfg) as app:
         if args.anticopy is not None:
             app.summarizer.anticopy_strength = args.anticopy
@@ -158,6 +171,7 @@ async def run(args: argparse.Namespace) -> str:
             s = score_digest(digest, md, article.text)
             scores.append(s)
             stats.append(digest.stats)
+            written.append(digest.parts)
             rows.append(_row(folder.name, s, time.monotonic() - t0))
             _dump(args, folder.name, md)
             if folder.name in SAMPLE_PAGES:
@@ -178,6 +192,7 @@ async def run(args: argparse.Namespace) -> str:
             s = score_digest(digest, md, article.text)
             scores.append(s)
             stats.append(digest.stats)
+            written.append(digest.parts)
             recap = digest.parts[Part.RECAP]
             r = {}
             for label, text in (
@@ -216,6 +231,7 @@ async def run(args: argparse.Namespace) -> str:
         f"({sum(s.unsupported for s in scores) / max(1, facts):.1%}, target ≤ 2%)",
         f"- bullet lines: {sum(s.bullets for s in scores)}; hook ≤ 280 chars: "
         f"{sum(s.hook_chars <= 280 for s in scores)}/{n}",
+        _openings_line(written),
         _checks_line(stats, strength),
     ]
     if rouge_rows:

@@ -8,6 +8,7 @@ rather than with the `rouge-score` package, whose default tokenizer drops accent
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -108,3 +109,20 @@ def lead_n(text: str, n: int = 3) -> str:
 def mean(values: Iterable[float]) -> float:
     vals = list(values)
     return sum(vals) / len(vals) if vals else 0.0
+
+
+OPENING_WORDS = 4
+
+
+def opening(text: str) -> str:
+    """A part's first words, lower-cased (the analogy's forced "Imaginez que" skipped)."""
+    return " ".join(text.lower().removeprefix("imaginez que").split()[:OPENING_WORDS])
+
+
+def shared_opening(texts: list[str]) -> tuple[str, int]:
+    """The opening most of `texts` share and how many do: a stock phrase, often seeded by a prompt's words."""
+    counts = Counter(key for key in map(opening, texts) if key)
+    if not counts:
+        return "", 0
+    top = max(counts, key=lambda k: (counts[k], k))
+    return top, counts[top]

@@ -10,6 +10,7 @@ from bench.quality_metrics import (
     rouge_l,
     rouge_n,
     score_digest,
+    shared_opening,
     stray_english,
     structure_ok,
     unsupported_facts,
@@ -63,3 +64,18 @@ def test_structure_and_score_on_a_rendered_digest(tmp_path: Path) -> None:
     replace_section(results, "Quality", "v2")
     text = results.read_text(encoding="utf-8")
     assert "v2" in text and "v1" not in text and text.index("## Quality") < text.index("## Speed")
+
+
+def test_shared_opening_finds_a_stock_phrase() -> None:
+    texts = [
+        "La tension entre les camps est palpable. Les syndicats refusent.",
+        "La  tension entre les camps monte.",
+        "Chaque côté défend sa vision.",
+        "",
+    ]
+    assert shared_opening(texts) == ("la tension entre les", 2)
+    assert shared_opening(["Imaginez que vous êtes dans un quartier", "Imaginez que vous allez"]) == (
+        "vous êtes dans un",
+        1,
+    )
+    assert shared_opening(["", ""]) == ("", 0)
