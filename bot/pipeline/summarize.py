@@ -268,7 +268,7 @@ class Summarizer:
                 stats[f"problem_{problem}"] = stats.get(f"problem_{problem}", 0.0) + 1
             if best is None or verdict.badness < best[0].badness:
                 best = (verdict, cleaned)
-            if not verdict.retry:
+            if not verdict.retry(part):
                 break
             log.info(
                 "part %s failed its check %s (attempt %d): %r",

@@ -34,8 +34,10 @@ def test_english_short_and_empty_parts_fail() -> None:
     short = "Le texte change l'âge de départ."
     verdict = check_part(Part.NEUTRE, short, target_words=60, article=ARTICLE, earlier={})
     assert verdict.problems == ("court",) and "environ 60 mots" in verdict.advice(60)
-    assert not verdict.retry  # short alone: a second attempt comes out as short (see NOT_RETRIED)
-    assert check_part(Part.NEUTRE, short + " It is a debate.", target_words=60, article=ARTICLE, earlier={}).retry
+    assert not verdict.retry(Part.NEUTRE)  # short alone: a second attempt comes out as short (NOT_RETRIED)
+    assert verdict.retry(Part.RECAP)  # ...but the recap, the factual core, gets its second chance
+    stray_too = check_part(Part.NEUTRE, short + " It is a debate.", target_words=60, article=ARTICLE, earlier={})
+    assert stray_too.retry(Part.NEUTRE)
     assert check_part(Part.NEUTRE, "", target_words=60, article=ARTICLE, earlier={}).problems == ("vide",)
 
 
