@@ -12,6 +12,7 @@ from collections import Counter
 
 from bot.core.types import Article, Part
 from bot.pipeline.condense import content_words, split_sentences
+from bot.pipeline.hashtags import topic_tags
 from bot.pipeline.textmetrics import is_french, rouge_l, unsupported, words
 
 _HEADING_WORDS = (
@@ -306,9 +307,9 @@ def _camel(word: str) -> str:
 
 
 def hashtags_from(text: str, article: Article, *, limit: int = 4, digest_text: str = "") -> list[str]:
-    """2-4 hashtags: the model's own when it wrote some, else the dominant content words of the article,
-    or of `digest_text` (the French recap) when the article is in another language: a German page gave
-    #Auslieferung to a French digest."""
+    """2-4 hashtags: the model's own when it wrote some, else the article's names and main nouns
+    (bot.pipeline.hashtags), or those of `digest_text` (the French recap) when the article is in another
+    language: a German page gave #Auslieferung to a French digest."""
     tags: list[str] = []
     for m in _HASHTAG.finditer(text):
         tag = _camel(m.group(1))
@@ -318,13 +319,9 @@ def hashtags_from(text: str, article: Article, *, limit: int = 4, digest_text: s
         title, body = article.title, article.text
         if digest_text and not is_french(body):
             title, body = "", digest_text
-        counts = Counter(w for w in content_words(title + " " + body) if len(w) > 4)
-        title_words = set(content_words(title))
-        ranked = sorted(counts, key=lambda w: (-(counts[w] + (5 if w in title_words else 0)), w))
-        for word in ranked:
+        for tag in topic_tags(title, body, limit=3):
             if len(tags) >= 3:
                 break
-            tag = _camel(word)
             if tag.lower() not in {t.lower() for t in tags}:
                 tags.append(tag)
     return ["#" + t for t in tags[:limit]]

@@ -85,7 +85,7 @@ def test_hashtags_from_the_article_are_words_not_elisions() -> None:
         site="Ex",
     )
     tags = hashtags_from("Une réforme contestée.", article)
-    assert tags[:2] == ["#Architecture", "#Turpitude"]  # words of more than 4 letters, title first
+    assert tags == ["#État", "#Architecture", "#Turpitude"]  # a name, then nouns; the title weighs most
     assert not any("’" in t or "'" in t for t in tags)
 
 
