@@ -2,8 +2,8 @@
 
 Each `check_*` function takes a loaded backend and asserts one part of the contract in
 `bot.model.backend`; a backend's test module calls them from its own tests. Nothing here depends on
-a backend's tokenizer or array type: scores are only read through `argmax()` and item assignment,
-which torch tensors and numpy arrays both support.
+a backend's tokenizer or array type: scores are only read through `argmax()`, `max()`, indexing,
+subtraction and `abs()`, which torch tensors and numpy arrays both support.
 """
 
 from __future__ import annotations
@@ -53,6 +53,42 @@ def first_choice(backend: Backend, *messages: Message, params: GenerationParams 
     return picked[0]
 
 
+#: How far a reused KV cache may move the next logits from a cold run's. llama.cpp's CPU kernels are
+#: not batch-invariant (a decoded token's keys and values differ slightly from the same token prefilled
+#: in a batch): 0.5-0.9 measured with SmolLM2 on AVX2 and AVX-512 CPUs. An off-by-one in the cache
+#: moves them by far more (12 seen at a wrong position).
+REUSE_TOLERANCE = 2.0
+#: Two greedy runs may part only where the cold run's top two tokens are this close.
+NEAR_TIE = 1.0
+
+
+def scored(backend: Backend, *messages: Message, **kwargs: Any) -> tuple[GenerationResult, list[Any]]:
+    """The result and a copy of the scores the model gave at each step (a logits hook that reads only)."""
+    steps: list[Any] = []
+
+    def spy(token_ids: Sequence[int], scores: Any) -> Any:
+        steps.append(scores.clone() if hasattr(scores, "clone") else scores.copy())
+        return scores
+
+    return one(backend, *messages, logits_hook=spy, **kwargs), steps
+
+
+def assert_same_greedy_path(reused: list[Any], cold: list[Any]) -> None:
+    """Greedy runs agree token by token, except that they may part at a near-tie of the cold run.
+
+    Exact text equality holds for a batch-invariant backend (transformers in float32) but not for
+    llama.cpp on every CPU: its text matched a cold run on one machine and parted at a tie of 0.005
+    at the 15th token on another.
+    """
+    assert reused and cold
+    assert float(abs(reused[0] - cold[0]).max()) < REUSE_TOLERANCE
+    for warm_step, cold_step in zip(reused, cold, strict=False):
+        warm_pick, cold_pick = int(warm_step.argmax()), int(cold_step.argmax())
+        if warm_pick != cold_pick:
+            assert float(cold_step[cold_pick] - cold_step[warm_pick]) < NEAR_TIE
+            return
+
+
 def check_greedy_is_deterministic(backend: Backend) -> None:
     first = one(backend, SYSTEM, FIRST, params=GREEDY)
     second = one(backend, SYSTEM, FIRST, params=GREEDY)
@@ -70,21 +106,21 @@ def check_session_reuses_the_prefix_and_matches_a_fresh_run(backend: Backend, se
     turn1 = one(backend, SYSTEM, FIRST, params=GREEDY, session=session)
     history = (SYSTEM, FIRST, Message("assistant", turn1.text), SECOND)
 
-    cached = one(backend, *history, params=GREEDY, session=session)
-    fresh = one(backend, *history, params=GREEDY)
+    cached, cached_steps = scored(backend, *history, params=GREEDY, session=session)
+    fresh, fresh_steps = scored(backend, *history, params=GREEDY)
 
     assert cached.prompt_tokens == fresh.prompt_tokens
     assert cached.new_prompt_tokens < cached.prompt_tokens / 4
-    assert cached.text == fresh.text  # an off-by-one in the cache would change the greedy text
+    assert_same_greedy_path(cached_steps, fresh_steps)  # an off-by-one in the cache would part at once
 
     # A history that diverges before the end of the cache is cropped there, then matches again. (It
     # diverges at the answer's first token: with llama.cpp, whose CPU kernels give slightly different
     # numbers for a token decoded alone and the same token prefilled in a batch, a crop after reused
     # decoded tokens can flip a near-tie; test_llamacpp_backend measures that separately.)
     rewritten = (SYSTEM, FIRST, Message("assistant", "A pool will close in Lyon."), SECOND)
-    cropped = one(backend, *rewritten, params=GREEDY, session=session)
+    cropped, cropped_steps = scored(backend, *rewritten, params=GREEDY, session=session)
     assert cropped.new_prompt_tokens < cropped.prompt_tokens / 2
-    assert cropped.text == one(backend, *rewritten, params=GREEDY).text
+    assert_same_greedy_path(cropped_steps, scored(backend, *rewritten, params=GREEDY)[1])
     backend.end_session(session)
 
 
