@@ -42,9 +42,24 @@ _INTRO = re.compile(
 # que …"): the heading already says it. Seen in most opinion parts of the first quality run.
 _META_OPENING = re.compile(
     r"^(?:(?:le |du |d'un |selon le )?point de vue (?:neutre|optimiste|pessimiste)(?: est| serait|,)?"
-    r"|(?:la nouvelle|l'essentiel|l'enjeu|en résumé|en bref)(?: est)?)\s*(?:que\s+|qu['’]|,\s*)",
+    r"|(?:la nouvelle|l'essentiel|l'enjeu|en résumé|en bref)(?: est)?"
+    r"|il est (?:important|essentiel|intéressant) de (?:noter|comprendre|souligner|rappeler))"
+    r"\s*(?:que\s+|qu['’]|,\s*)",
     re.IGNORECASE,
 )
+
+
+# A whole paragraph in quotation marks: the model wrote its view as a quote (seen in opinion parts).
+_WRAPPED = re.compile(r'^(["«“])\s*(.+?)\s*(["»”])\s*([.!?…]?)$', re.DOTALL)
+_QUOTE_PAIRS = {'"': '"', "«": "»", "“": "”"}
+
+
+def _unwrap_quotes(para: str) -> str:
+    m = _WRAPPED.match(para)
+    if not m or _QUOTE_PAIRS[m.group(1)] != m.group(3) or any(c in m.group(2) for c in '"«»“”'):
+        return para
+    inner, end = m.group(2), m.group(4)
+    return inner if not end or inner[-1] in ".!?…" else inner + end
 
 
 def _drop_meta_opening(para: str) -> str:
@@ -116,7 +131,7 @@ def clean_prose(text: str, *, max_paragraphs: int, seen: str = "") -> str:
         para = _BOLD.sub(r"\2", para)
         para = _EMPH.sub(r"\1", para)
         para = _LEAD_LABEL.sub("", para)
-        para = re.sub(r"\s+", " ", para).strip()
+        para = _unwrap_quotes(re.sub(r"\s+", " ", para).strip())
         if not cleaned:
             para = _drop_meta_opening(_INTRO.sub("", para))
         if para:

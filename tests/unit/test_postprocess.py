@@ -179,3 +179,13 @@ def test_sentences_with_invented_figures_or_names_are_dropped_from_a_factual_par
         "Le ministre Gérald Darmanin a réagi.",
         0,
     )
+
+
+def test_a_view_written_as_one_quotation_is_unwrapped_but_real_quotes_stay() -> None:
+    """orangesum-1's optimistic and pessimistic views came whole in quotation marks, opening on
+    "Il est important de comprendre que", which says nothing."""
+    raw = '"Il est important de comprendre que ces qualificatifs ne reposent sur aucune compétence."'
+    assert clean_prose(raw, max_paragraphs=1) == "Ces qualificatifs ne reposent sur aucune compétence."
+    assert clean_prose("« La réforme avance ».", max_paragraphs=1) == "La réforme avance."
+    for kept in ("Le maire a dit « non » et « jamais ».", "« Non », dit-il. « Jamais ».", '"Oui» et non.'):
+        assert clean_prose(kept, max_paragraphs=1) == kept
