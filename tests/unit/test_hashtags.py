@@ -7,6 +7,7 @@ title (#Envisage, #Réduire, #Menacés), names cut in two (#Christiane, #Jean-pa
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -73,3 +74,53 @@ def test_any_text_gives_at_most_three_clean_tags(body: str, title: str) -> None:
     tags = topic_tags(title, body)
     assert len(tags) <= 3
     assert all(t and t[0].isupper() and not any(c in t for c in " #’'-") for t in tags)
+
+
+@pytest.mark.parametrize(
+    ("title", "body", "wanted", "unwanted"),
+    [
+        # A full name opening a sentence keeps its first name.
+        (
+            "Jean-Luc Mélenchon attaque la SNCF",
+            "Jean-Luc Mélenchon a critiqué la SNCF mardi. Selon Mélenchon, la SNCF doit changer.",
+            ["JeanLucMélenchon", "SNCF"],
+            ["Mélenchon", "Selon"],
+        ),
+        # A capital after l’ is a name, even at a sentence's start.
+        ("", "L’Allemagne a voté. L’Allemagne refuse le plan. L’Allemagne reste prudente.", ["Allemagne"], []),
+        # After ":" or an opening «, a capital starts a clause, not a name.
+        ("", "Le ministre a déclaré : « Nous agirons vite ». Il a ajouté : « Nous agirons fort ».", [], ["Nous"]),
+        ("Exclusif : Comment la SNCF prépare la grève", "La SNCF prépare la grève.", ["SNCF"], ["Comment"]),
+        # A title before a name is split off; a particle inside a name stays.
+        (
+            "",
+            "Le ministre de l’Économie Bruno Le Maire a présenté le budget. Selon Bruno Le Maire, le budget tient.",
+            ["BrunoLeMaire"],
+            ["ÉconomieBrunoLeMaire"],
+        ),
+        (
+            "",
+            "Selon Valéry Giscard d’Estaing, l’Europe doit s’unir. Giscard d’Estaing a parlé de l’Europe.",
+            ["ValéryGiscardDEstaing"],
+            ["GiscardDEstaing", "ValéryGiscardEstaing"],
+        ),
+        ("", "Le Conseil d’État a annulé l’arrêté. Le Conseil d’État a tranché.", ["ConseilDÉtat"], []),
+        # A shouting title is read in lower case, not as acronyms; digits stay in names.
+        ("CE QUE VEUT VRAIMENT MACRON", "Le président veut baisser la fiscalité.", [], ["CEQUEVEUT"]),
+        ("", "TF1 a diffusé le débat. Le COVID-19 recule. TF1 a gagné.", ["TF1", "COVID19"], ["TF"]),
+        # After a subject or a modal, le/la/les are pronouns and the next word a verb.
+        ("", "Le gouvernement veut les réformer. Il faut la réduire. Les élus veulent les réformer.", [], ["Réformer"]),
+        ("", "Le Premier ministre Édouard Philippe a parlé. Édouard Philippe a annoncé la réforme.", [], ["Premier"]),
+        ("", "McDonald’s ouvre un restaurant. Le restaurant McDonald’s est grand.", ["McDonalds"], ["McDonaldS"]),
+    ],
+)
+def test_names_in_french_news_sentences(title: str, body: str, wanted: list[str], unwanted: list[str]) -> None:
+    tags = topic_tags(title, body)
+    assert set(wanted) <= set(tags), tags
+    assert not set(unwanted) & set(tags), tags
+
+
+def test_one_tag_per_person() -> None:
+    body = "Emmanuel Macron a parlé. Macron a promis des emplois. Macron repartira demain."
+    tags = topic_tags("Emmanuel Macron en visite à Amiens", body)
+    assert "EmmanuelMacron" in tags and "Macron" not in tags
