@@ -41,8 +41,8 @@ _INTRO = re.compile(
 # Openings that only restate the part's name ("Le point de vue optimiste est que …", "La nouvelle est
 # que …"): the heading already says it. Seen in most opinion parts of the first quality run.
 _META_OPENING = re.compile(
-    r"^(?:(?:le |du |d'un |selon le )?point de vue (?:neutre|optimiste|pessimiste)(?: est| serait|,)?"
-    r"|(?:la nouvelle|l'essentiel|l'enjeu|en résumé|en bref)(?: est)?"
+    r"^(?:(?:le |du |d['’]un |selon le )?point de vue (?:neutre|optimiste|pessimiste)(?: est| serait|,)?"
+    r"|(?:la nouvelle|l['’]essentiel|l['’]enjeu|en résumé|en bref)(?: est)?"
     r"|il est (?:important|essentiel|intéressant) de (?:noter|comprendre|souligner|rappeler))"
     r"\s*(?:que\s+|qu['’]|,\s*)",
     re.IGNORECASE,
@@ -52,6 +52,12 @@ _META_OPENING = re.compile(
 # A whole paragraph in quotation marks: the model wrote its view as a quote (seen in opinion parts).
 _WRAPPED = re.compile(r'^(["«“])\s*(.+?)\s*(["»”])\s*([.!?…]?)$', re.DOTALL)
 _QUOTE_PAIRS = {'"': '"', "«": "»", "“": "”"}
+# "…, a déclaré le ministre, …": a real quotation, attributed; it keeps its marks.
+_ATTRIBUTION = re.compile(
+    r",\s*(?:a|avait|aurait|ont)\s+(?:déclaré|dit|affirmé|expliqué|estimé|ajouté|assuré|souligné|indiqué|lancé)"
+    r"|,\s*(?:dit|déclare|affirme|explique|estime|ajoute|assure|souligne|indique|lance)\b|\bselon\b",
+    re.IGNORECASE,
+)
 
 
 def _unwrap_quotes(para: str) -> str:
@@ -59,6 +65,9 @@ def _unwrap_quotes(para: str) -> str:
     if not m or _QUOTE_PAIRS[m.group(1)] != m.group(3) or any(c in m.group(2) for c in '"«»“”'):
         return para
     inner, end = m.group(2), m.group(4)
+    if _ATTRIBUTION.search(inner):
+        return para
+    inner = inner[0].upper() + inner[1:]
     return inner if not end or inner[-1] in ".!?…" else inner + end
 
 

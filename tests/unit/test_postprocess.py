@@ -187,5 +187,12 @@ def test_a_view_written_as_one_quotation_is_unwrapped_but_real_quotes_stay() -> 
     raw = '"Il est important de comprendre que ces qualificatifs ne reposent sur aucune compétence."'
     assert clean_prose(raw, max_paragraphs=1) == "Ces qualificatifs ne reposent sur aucune compétence."
     assert clean_prose("« La réforme avance ».", max_paragraphs=1) == "La réforme avance."
-    for kept in ("Le maire a dit « non » et « jamais ».", "« Non », dit-il. « Jamais ».", '"Oui» et non.'):
+    assert clean_prose('"il faut agir vite."', max_paragraphs=1) == "Il faut agir vite."
+    assert clean_prose("L’essentiel est que la réforme avance enfin.", max_paragraphs=1) == "La réforme avance enfin."
+    for kept in (
+        "Le maire a dit « non » et « jamais ».",
+        "« Non », dit-il. « Jamais ».",
+        '"Oui» et non.',
+        "« Nous agirons, a déclaré le ministre, dès demain. »",  # attributed: a real quotation
+    ):
         assert clean_prose(kept, max_paragraphs=1) == kept
