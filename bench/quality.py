@@ -50,6 +50,8 @@ SAMPLE_PAGES = (
 
 
 def corpus_items(which: str) -> list[Path]:
+    if which == "samples":  # the pages whose digests are kept in bench/samples, to read
+        return [CORPUS / name for name in SAMPLE_PAGES]
     index = json.loads((CORPUS / "index.json").read_text(encoding="utf-8"))
     folders = [CORPUS / e["folder"] for e in index]
     keep = []
@@ -277,8 +279,9 @@ def main() -> None:
     p.add_argument(
         "--pages",
         default="all",
-        choices=["all", "fr", "tricky", "none"],
-        help="corpus pages: the French articles, the tricky ones (English, German, broken encodings), both, none",
+        choices=["all", "fr", "tricky", "samples", "none"],
+        help="corpus pages: the French articles, the tricky ones (English, German, broken encodings), both, "
+        "only the pages kept in bench/samples, none",
     )
     p.add_argument("--max-pages", type=int, default=1000)
     p.add_argument("--orangesum", type=int, default=50)
