@@ -161,14 +161,42 @@ REPEAT_SIMILARITY = 0.6
 SAME_OPENING_MAX = 2
 
 
+#: A sentence close to one of an earlier part still says something of its own when this share of its
+#: content words is not in that sentence: "Le grand débat national est un risque." after "… a été un
+#: succès." is the pessimistic claim, not a repeat (the embedded model's fr25 digest lost its whole
+#: pessimistic view to this on an AVX2 machine). Within a part, loops are dropped on similarity alone.
+NEW_WORDS_SHARE = 0.2
+
+
+#: Auxiliaries, which change nothing a sentence claims ("elle avait hésité" / "elle a hésité").
+_AUXILIARIES = frozenset("avait avaient aurait auraient sera seront serait seraient soit étaient être avoir".split())
+
+
+def _stems(text: str) -> set[str]:
+    """Content words cut to 5 letters without accents: "explique" and "expliqué" are one word here."""
+    return {
+        unicodedata.normalize("NFKD", w).encode("ascii", "ignore").decode()[:5]
+        for w in content_words(text)
+        if w not in _AUXILIARIES
+    }
+
+
+def _adds_words(sentence: str, earlier: str) -> bool:
+    mine = _stems(sentence)
+    new = mine - _stems(earlier)
+    return bool(new) and len(new) >= NEW_WORDS_SHARE * len(mine)
+
+
 def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
     """Remove sentences that repeat an earlier one of the part, or of `seen` (the parts already written).
 
     Greedy decoding of a small model loops: a sentence written two or three times, a chain of
     near-copies that differ by a word ("Les faits concernent …" × 6), or the pessimistic view
-    repeating a sentence of the optimistic one. The first occurrence stays.
+    repeating a sentence of the optimistic one. The first occurrence stays. A sentence close to one of
+    an earlier part stays if it brings words of its own (`NEW_WORDS_SHARE`).
     """
-    kept: list[str] = split_sentences(seen) if seen else []
+    previous = split_sentences(seen) if seen else []
+    kept: list[str] = []
     openings: dict[tuple[str, ...], int] = {}
     out: list[str] = []
     for para in paragraphs:
@@ -176,6 +204,11 @@ def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
         for sentence in split_sentences(para):
             opening = tuple(words(sentence)[:3])
             if any(rouge_l(sentence, earlier) >= REPEAT_SIMILARITY for earlier in kept):
+                continue
+            if any(
+                rouge_l(sentence, earlier) >= REPEAT_SIMILARITY and not _adds_words(sentence, earlier)
+                for earlier in previous
+            ):
                 continue
             if len(opening) == 3 and openings.get(opening, 0) >= SAME_OPENING_MAX:
                 continue

@@ -196,3 +196,24 @@ def test_a_view_written_as_one_quotation_is_unwrapped_but_real_quotes_stay() -> 
         "« Nous agirons, a déclaré le ministre, dès demain. »",  # attributed: a real quotation
     ):
         assert clean_prose(kept, max_paragraphs=1) == kept
+
+
+def test_the_opposite_claim_in_the_same_words_is_not_a_repeat() -> None:
+    """fr25, embedded model, AVX2 machine: the pessimistic view mirrored the optimistic one's frame, and
+    its only own claim was dropped as a repeat, leaving the part empty twice (a placeholder)."""
+    optimistic = (
+        "Le grand débat national a été un succès. Les maires de Normandie ont été invités à présenter leurs "
+        "doléances, et Dominique Chauvel a été particulièrement remarquée."
+    )
+    pessimistic = (
+        "Le grand débat national est un risque. Les maires de Normandie sont invités à présenter leurs "
+        "doléances, mais Dominique Chauvel a été particulièrement remarquée."
+    )
+    assert clean_prose(pessimistic, max_paragraphs=1, seen=optimistic) == "Le grand débat national est un risque."
+    # A paraphrase in other forms of the same words is still a repeat (the same run's second attempt).
+    earlier = "Elle a expliqué qu'elle était déçue par Emmanuel Macron, mais elle a longtemps hésité à venir."
+    paraphrase = "Elle explique qu'elle était déçue by Emmanuel Macron, mais elle avait longtemps hésité àvenir."
+    assert clean_prose(paraphrase, max_paragraphs=1, seen=earlier) == ""
+    # Within one part, a near-copy that differs by a word is still a loop.
+    looped = "Le grand débat national a été un succès. Le grand débat national a été un triomphe."
+    assert clean_prose(looped, max_paragraphs=1) == "Le grand débat national a été un succès."
