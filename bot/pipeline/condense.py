@@ -50,12 +50,12 @@ def split_sentences(text: str) -> list[str]:
 
 
 #: French elisions glued to the next word: "l’État" is the word "état", "d’une" the stop word "une".
-_ELISION = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu|quoiqu)['’]")
+ELISION = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu|quoiqu)['’]", re.IGNORECASE)
 
 
 def content_words(text: str) -> list[str]:
     """The words a sentence is about (lower case, elision removed, no function words)."""
-    found = (_ELISION.sub("", m.group(0).lower()).replace("’", "'") for m in _WORD.finditer(text))
+    found = (ELISION.sub("", m.group(0).lower()).replace("’", "'") for m in _WORD.finditer(text))
     return [w for w in found if w not in _STOP and len(w) > 2]
 
 

@@ -15,10 +15,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bot.pipeline.condense import content_words, split_sentences
+from bot.pipeline.condense import ELISION, content_words, split_sentences
 
 _WORD = re.compile(r"(?<![^\W_])[^\W\d_][^\W_]*(?:['’-][^\W_]+)*", re.UNICODE)  # TF1, COVID-19, l’État
-_ELIDED = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu|quoiqu)['’]", re.IGNORECASE)
 #: Words after which the next word is used as a noun (an elided "l’" counts too: "l’État").
 _DETERMINERS = frozenset(
     "le la les l un une des du d au aux ce cet cette ces sa son ses leur leurs notre nos votre vos "
@@ -105,14 +104,14 @@ def topic_tags(title: str, body: str, *, limit: int = 3) -> list[str]:
         if len(name) == 1 and (len(name[0]) < 2 or words[0][name[0].lower()] > body_names[name]):
             continue  # a word capitalised now and then ("Internet") is not a name
         key = "".join(name).lower()
-        display[key] = "".join(_camel(w) for w in name)
+        display[key] = "".join(_name_tag(w) for w in name)
         scores[key] = body_names[name] + (TITLE_BONUS if title_names[name] else 0)
         name_words.update(w.lower() for w in name)
     noun_uses = texts[0].noun_uses | texts[1].noun_uses
     for word in words[0].keys() | words[1].keys():
         if word in name_words or word in _NOT_TOPICS or word not in noun_uses or len(word) <= MIN_NOUN_LETTERS:
             continue
-        display.setdefault(word, _camel(word))
+        display.setdefault(word, _name_tag(word))
         scores[word] = max(scores[word], words[0][word] + (TITLE_BONUS if words[1][word] else 0))
     chosen: list[str] = []
     for key in sorted(scores, key=lambda k: (-scores[k], display[k])):
@@ -144,7 +143,7 @@ def _count(text: str) -> _Counts:
                     clause_start = True
             end = m.end()
             token = m.group(0)
-            elided = _ELIDED.match(token)
+            elided = ELISION.match(token)
             word = token[elided.end() :] if elided else token
             lower = word.lower()
             capital = word[:1].isupper() and (not word.isupper() or _is_acronym(word))
@@ -214,11 +213,11 @@ def _merge_surnames(names: Counter[tuple[str, ...]], known: Counter[tuple[str, .
     return merged
 
 
-def _camel(word: str) -> str:
+def _name_tag(word: str) -> str:
     """A name's parts joined: jean-paul -> JeanPaul, d’État -> DÉtat, McDonald’s -> McDonalds, PMA stays."""
     parts: list[str] = []
     for part in word.split("-"):
-        elided = _ELIDED.match(part)
+        elided = ELISION.match(part)
         if elided:
             parts.append(part[: elided.end() - 1].capitalize())
             part = part[elided.end() :]

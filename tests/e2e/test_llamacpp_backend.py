@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -161,23 +161,15 @@ def test_kv_reuse_is_close_to_a_cold_run_not_bitwise(backend: LlamaCppBackend) -
     only close to, not always equal to, a cold run of its last prompt.
     """
     history = (SYSTEM, FIRST, Message("assistant", "The council closed a pool."), SECOND)
-    captured: list[np.ndarray] = []
-
-    def keep(token_ids: Sequence[int], scores: np.ndarray) -> np.ndarray:
-        if not token_ids:
-            captured.append(np.array(scores, copy=True))
-        return scores
-
     one1 = GenerationParams(max_new_tokens=1)
     one(backend, SYSTEM, FIRST, params=GenerationParams(max_new_tokens=2), session="numerics")  # decodes "The"
-    reused = one(backend, *history, params=one1, session="numerics", logits_hook=keep)
-    cold = one(backend, *history, params=one1, logits_hook=keep)
+    reused, [warm_scores] = contract.scored(backend, *history, params=one1, session="numerics")
+    cold, [cold_scores] = contract.scored(backend, *history, params=one1)
     backend.end_session("numerics")
 
     assert reused.new_prompt_tokens < cold.new_prompt_tokens == cold.prompt_tokens
-    warm_scores, cold_scores = captured
     gap = float(np.abs(warm_scores - cold_scores).max())
-    assert 0 <= gap < 2.0
+    assert 0 <= gap < contract.REUSE_TOLERANCE
     assert int(cold_scores.argmax()) in np.argsort(warm_scores)[-5:]
 
 
