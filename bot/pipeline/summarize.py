@@ -37,6 +37,9 @@ GENERATION_ORDER = (Part.RECAP, Part.NEUTRE, Part.EXEMPLE, Part.OPTIMISTE, Part.
 #: Words the analogy must open with (the format asks for "Imaginez que…").
 FORCED_OPENINGS = {Part.EXEMPLE: "Imaginez que"}
 
+#: Told to the model before an article that was condensed to fit (bot/pipeline/condense.py).
+CONDENSED_NOTE = "(Article long : seuls ses passages essentiels sont reproduits, les coupes sont marquées […].)\n"
+
 UNWRITTEN = "(Cette partie n'a pas pu être rédigée automatiquement pour cet article.)"
 
 
@@ -156,12 +159,7 @@ class Summarizer:
                         "article",
                         title=article.title,
                         site=article.site or article.final_url,
-                        condensed_note=(
-                            "(Article long : seuls ses passages essentiels sont reproduits, "
-                            "les coupes sont marquées […].)\n"
-                            if condensed.condensed
-                            else ""
-                        ),
+                        condensed_note=CONDENSED_NOTE if condensed.condensed else "",
                         article=condensed.text,
                         instruction=instruction,
                     )

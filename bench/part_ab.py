@@ -1,0 +1,231 @@
+"""Compare prompts for one part of the digest on the same conversation: `python bench/part_ab.py [options]`.
+
+For each item the article is read and the parts before `--part` are written once, with the shipped
+prompts; then the part is written once per variant, each from the same conversation (the session's
+cache is shared, so a variant costs only its own turn). A variant is a file holding that part's
+prompt template (the shipped one is `prompts/fr/<part>.md`). It prints, per variant: the texts, the
+parts left unwritten, the checks that failed, the most shared opening, the overlap (ROUGE-L) with the
+parts before, and the words of the part absent from the article and from the prompt it answered.
+
+Made for prompt work on a slow CPU, where a whole digest per variant and item costs minutes: it
+measures one part's prompt, not the digest (later parts would see a different conversation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.quality import CORPUS, load_orangesum  # noqa: E402
+from bench.quality_metrics import lead_n, mean, rouge_l, rouge_n, shared_opening  # noqa: E402
+from bot.app import Agora  # noqa: E402
+from bot.config import Config  # noqa: E402
+from bot.core.types import Article, FetchedDocument, Length, Part  # noqa: E402
+from bot.model.backend import Message  # noqa: E402
+from bot.model.runner import ModelRunner  # noqa: E402
+from bot.pipeline.anticopy import build_anticopy  # noqa: E402
+from bot.pipeline.condense import condense  # noqa: E402
+from bot.pipeline.postprocess import PART_FILES, reference_line  # noqa: E402
+from bot.pipeline.prompts import PromptSet  # noqa: E402
+from bot.pipeline.summarize import (  # noqa: E402
+    CONDENSED_NOTE,
+    GENERATION_ORDER,
+    LENGTHS,
+    UNWRITTEN,
+    Summarizer,
+    _PartJob,
+)
+from bot.pipeline.textmetrics import words  # noqa: E402
+
+
+async def _articles(app: Agora, pages: list[str], orangesum: int) -> list[tuple[str, Article, str]]:
+    """(name, article, human summary or "") for each corpus page and OrangeSum item."""
+    out: list[tuple[str, Article, str]] = []
+    for name in pages:
+        folder = CORPUS / name
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        body = (folder / meta.get("file", "source.html")).read_bytes()
+        doc = FetchedDocument(meta["url"], meta["url"], "text/html", None, body)
+        out.append((name, await app.extract(doc), ""))
+    for i, item in enumerate(load_orangesum(orangesum)):
+        url = f"orangesum:test:{i}"
+        out.append(
+            (
+                f"orangesum-{i}",
+                Article(
+                    url=url, final_url=url, title=lead_n(item["source"], 1)[:120], text=item["source"], site="OrangeSum"
+                ),
+                item["gold"],
+            )
+        )
+    return out
+
+
+async def _one_item(
+    app: Agora, article: Article, part: Part, variants: dict[str, PromptSet], length: Length
+) -> dict[str, dict[str, object]]:
+    """The parts before `part` once, then `part` once per variant, in one session."""
+    summ: Summarizer = app.summarizer
+    runner = summ._runner
+    shipped = summ._prompts
+    shapes = LENGTHS[length]
+    info = await runner.wait_ready()
+    full_check = info.backend != "echo"  # as the summarizer does: the echo model only gets the basic checks
+    condensed = await runner.call(lambda b: condense(article.text, summ._article_tokens, b.count_tokens))
+    hook = await runner.call(
+        lambda b: build_anticopy(b, [condensed.text], span=summ.anticopy_span, strength=summ.anticopy_strength)
+    )
+    session = f"ab-{uuid.uuid4().hex}"
+    messages = [Message("system", shipped.render("system"))]
+    written: dict[Part, str] = {Part.REFERENCE: reference_line(article)}
+
+    def instruction(prompts: PromptSet, p: Part, first: bool) -> str:
+        text = prompts.render(PART_FILES[p], words=shapes[p].words, paragraphs=shapes[p].paragraphs_text, chars=240)
+        if not first:
+            return text
+        return prompts.render(
+            "article",
+            title=article.title,
+            site=article.site or article.final_url,
+            condensed_note=CONDENSED_NOTE if condensed.condensed else "",
+            article=condensed.text,
+            instruction=text,
+        )
+
+    results: dict[str, dict[str, object]] = {}
+    try:
+        for index, p in enumerate(GENERATION_ORDER):
+            if p is part:
+                for name, prompts in variants.items():
+                    ask = instruction(prompts, p, index == 0)
+                    stats = _Stats()
+                    t0 = time.monotonic()
+                    job = _PartJob(p, shapes[p], ask, session, article.text, dict(written), hook, full_check)
+                    text = await summ._write_part(job, list(messages), stats)
+                    results[name] = {
+                        "text": text,
+                        "seconds": time.monotonic() - t0,
+                        "problems": {k[8:]: v for k, v in stats.items() if k.startswith("problem_")},
+                        "regenerated": stats["regenerated_parts"],
+                        "prompt": ask,
+                    }
+                break
+            ask = instruction(shipped, p, index == 0)
+            job = _PartJob(p, shapes[p], ask, session, article.text, dict(written), hook, full_check)
+            text = await summ._write_part(job, messages, _Stats({})) or UNWRITTEN
+            written[p] = text
+            messages += [Message("user", ask), Message("assistant", text)]
+            if hook is not None and text != UNWRITTEN:
+                await runner.call(lambda b, t=text: hook.add_source(b.tokenize(t)))
+    finally:
+        await runner.end_session(session)
+    for r in results.values():
+        r["earlier"] = {p.name: t for p, t in written.items() if p is not Part.REFERENCE}
+    return results
+
+
+class _Stats(dict):
+    """The summarizer's stats dict, missing keys counted from 0."""
+
+    def __missing__(self, key: str) -> float:
+        return 0.0
+
+
+Item = tuple[str, Article, str, dict[str, dict[str, object]]]
+
+
+def _report(per_item: list[Item], names: list[str]) -> str:
+    lines: list[str] = []
+    for item, _article, _gold, results in per_item:
+        lines.append(f"\n### {item}")
+        earlier = next(iter(results.values()))["earlier"]
+        lines.append(f"recap: {earlier.get('RECAP', '')}")
+        for name in names:
+            r = results[name]
+            lines.append(
+                f"- **{name}** ({r['seconds']:.0f} s, problems {r['problems'] or '-'}): {r['text'] or UNWRITTEN}"
+            )
+    golds = [gold for _, _, gold, _ in per_item if gold]
+    lines.append(
+        "\n| variant | written | regenerated | most shared opening | ROUGE-L with earlier parts (mean / max) "
+        "| words absent from article and prompt | words (mean) |"
+        + (f" ROUGE-1 / 2 / L vs human summary ({len(golds)} items) |" if golds else "")
+    )
+    lines.append("|---|---:|---:|---|---|---:|---:|" + ("---|" if golds else ""))
+    for name in names:
+        texts = [str(res[name]["text"]) for _, _, _, res in per_item]
+        openings, count = shared_opening([t for t in texts if t])
+        overlaps = [
+            max((rouge_l(t, e) for e in res[name]["earlier"].values() if e != UNWRITTEN), default=0.0)
+            for t, (_, _, _, res) in zip(texts, per_item, strict=True)
+            if t
+        ]
+        novel = 0
+        for t, (_, article, _, res) in zip(texts, per_item, strict=True):
+            known = set(words(article.text.lower())) | set(words(str(res[name]["prompt"]).lower()))
+            novel += sum(1 for w in set(words(t.lower())) if w not in known and len(w) > 3)
+        scored = [(t, gold) for t, (_, _, gold, _) in zip(texts, per_item, strict=True) if gold]
+        rouge = (
+            f" {mean(rouge_n(t, g, 1) for t, g in scored):.3f} / {mean(rouge_n(t, g, 2) for t, g in scored):.3f} / "
+            f"{mean(rouge_l(t, g) for t, g in scored):.3f} |"
+            if golds
+            else ""
+        )
+        lines.append(
+            f"| {name} | {sum(1 for t in texts if t)}/{len(texts)} | "
+            f"{sum(float(res[name]['regenerated']) for _, _, _, res in per_item):.0f} | « {openings} » {count} | "
+            f"{mean(overlaps):.2f} / {max(overlaps, default=0.0):.2f} | {novel} | "
+            f"{mean(len(words(t)) for t in texts):.0f} |{rouge}"
+        )
+    return "\n".join(lines)
+
+
+async def run(args: argparse.Namespace, texts: dict[str, str], *, runner: ModelRunner | None = None) -> str:
+    """`texts`: each variant's template of the part, by name; `runner`: a model other than the config's."""
+    cfg = Config(base_dir=str(ROOT)).replace(
+        model={"source": args.model, "backend": args.backend}, general={"data_dir": args.data_dir}
+    )
+    part = Part[args.part.upper()]
+    names = ["shipped", *texts]
+    async with Agora(cfg, runner=runner) as app:
+        await app.runner.wait_ready()
+        shipped = app.summarizer._prompts
+        variants = {"shipped": shipped}
+        for name, text in texts.items():
+            variants[name] = PromptSet({**shipped.templates, PART_FILES[part]: text}, f"variant-{name}")
+        per_item = []
+        for name, article, gold in await _articles(app, args.pages, args.orangesum):
+            t0 = time.monotonic()
+            results = await _one_item(app, article, part, variants, Length(args.length))
+            per_item.append((name, article, gold, results))
+            print(f"{name}: {time.monotonic() - t0:.0f} s", flush=True)
+            for v in names:
+                print(f"  {v}: {results[v]['text'] or UNWRITTEN}", flush=True)
+    return _report(per_item, names)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--part", default="neutre", choices=[x.name.lower() for x in GENERATION_ORDER])
+    p.add_argument("--variant", action="append", default=[], help="a file holding the part's prompt template")
+    p.add_argument("--pages", nargs="*", default=[], help="corpus folders to digest")
+    p.add_argument("--orangesum", type=int, default=0, help="the first N OrangeSum test items")
+    p.add_argument("--model", default="embedded")
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--length", default="standard", choices=[x.value for x in Length])
+    p.add_argument("--data-dir", default="data")
+    args = p.parse_args()
+    texts = {Path(v).stem: Path(v).read_text(encoding="utf-8").strip() for v in args.variant}
+    print(asyncio.run(run(args, texts)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""bench/part_ab.py: one conversation per item, the compared part written once per variant from it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench import part_ab
+from bot.model.echo_backend import EchoBackend
+from bot.model.runner import ModelRunner
+
+
+async def test_each_variant_answers_its_own_prompt_after_the_same_earlier_parts(tmp_path: Path) -> None:
+    args = argparse.Namespace(
+        part="neutre",
+        pages=["fr09-ledevoir-trottinettes"],
+        orangesum=1,
+        model="echo",
+        backend="echo",
+        length="court",
+        data_dir=str(tmp_path),
+    )
+    # The echo model starts its answer with the instruction's first sentence: each text shows its prompt.
+    # (No word count in it: the neutral view's sentences naming a number absent from the article go.)
+    variant = "Pèse les arguments du zéphyr en {paragraphs}. Environ {words} mots."
+    runner = ModelRunner(lambda: EchoBackend(echo_instruction=True))
+    report = await part_ab.run(args, {"pese": variant}, runner=runner)
+    blocks = report.split("\n### ")[1:]
+    assert [b.splitlines()[0] for b in blocks] == ["fr09-ledevoir-trottinettes", "orangesum-0"]
+    for block in blocks:
+        lines = block.splitlines()
+        recap = next(line for line in lines if line.startswith("recap: "))
+        assert len(recap) > 40  # the recap was written once, before the variants
+        shipped = next(line for line in lines if line.startswith("- **shipped**"))
+        pese = next(line for line in lines if line.startswith("- **pese**"))
+        assert "zéphyr" in pese and "zéphyr" not in shipped and "Pèse" not in recap
+    table = report.split("| variant |")[1].splitlines()
+    # Two items, each variant written for both; only the OrangeSum item has a human summary.
+    assert "vs human summary (1 items)" in table[0]
+    rows = {row.split("|")[1].strip(): row for row in table[2:]}
+    assert set(rows) == {"shipped", "pese"}
+    assert all(row.split("|")[2].strip() == "2/2" for row in rows.values())
