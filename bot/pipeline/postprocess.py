@@ -6,6 +6,7 @@ the token limit), each part comes out as plain French prose for its slot.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections import Counter
@@ -187,12 +188,36 @@ def _adds_words(sentence: str, earlier: str) -> bool:
     return bool(new) and len(new) >= NEW_WORDS_SHARE * len(mine)
 
 
+#: A sentence that says the same words twice ("Les faits sont clairs et les faits sont clairs.") is a
+#: loop inside one sentence: a span of at least INNER_LOOP_WORDS words, written twice, making up
+#: INNER_LOOP_SHARE of it. Less, and it is a refrain around facts of its own ("Le chômage a baissé de
+#: 2 % en mars et le chômage a baissé de 3 % en avril"): clumsy, but it informs.
+INNER_LOOP_WORDS = 4
+INNER_LOOP_SHARE = 0.7
+
+
+def _loops_within(sentence: str) -> bool:
+    """"On sait que les camps sont des lieux fermés, mais on ignore encore que les camps sont des lieux
+    fermés." (fr04's neutral view): the second half says nothing the first did not."""
+    tokens = words(sentence)
+    shortest = max(INNER_LOOP_WORDS, math.ceil(INNER_LOOP_SHARE * len(tokens) / 2))
+    for n in range(len(tokens) // 2, shortest - 1, -1):
+        first: dict[tuple[str, ...], int] = {}
+        for i in range(len(tokens) - n + 1):
+            span = tuple(tokens[i : i + n])
+            if span in first and i >= first[span] + n:
+                return True
+            first.setdefault(span, i)
+    return False
+
+
 def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
     """Remove sentences that repeat an earlier one of the part, or of `seen` (the parts already written).
 
     Greedy decoding of a small model loops: a sentence written two or three times, a chain of
     near-copies that differ by a word ("Les faits concernent …" × 6), or the pessimistic view
-    repeating a sentence of the optimistic one. The first occurrence stays. A sentence close to one of
+    repeating a sentence of the optimistic one, or one sentence saying the same words twice. The first
+    occurrence stays. A sentence close to one of
     an earlier part stays if it brings words of its own (`NEW_WORDS_SHARE`).
     """
     previous = split_sentences(seen) if seen else []
@@ -203,6 +228,8 @@ def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
         fresh: list[str] = []
         for sentence in split_sentences(para):
             opening = tuple(words(sentence)[:3])
+            if _loops_within(sentence):
+                continue
             if any(rouge_l(sentence, earlier) >= REPEAT_SIMILARITY for earlier in kept):
                 continue
             if any(

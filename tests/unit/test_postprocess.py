@@ -217,3 +217,35 @@ def test_the_opposite_claim_in_the_same_words_is_not_a_repeat() -> None:
     # Within one part, a near-copy that differs by a word is still a loop.
     looped = "Le grand débat national a été un succès. Le grand débat national a été un triomphe."
     assert clean_prose(looped, max_paragraphs=1) == "Le grand débat national a été un succès."
+
+
+@pytest.mark.parametrize(
+    "looped",
+    [
+        # fr02 and fr04's neutral views (embedded model, 2026-11-23 samples).
+        "Les faits sont clairs et les faits sont clairs.",
+        "On sait que les camps sont des endroits où les migrants sont enfermés, mais on ignore encore que les "
+        "camps sont des endroits où les migrants sont enfermés.",
+        "Cela montre la tradition de la légère, qui est le début de l'histoire de la légère, et qui est le début "
+        "de l'histoire de la légère.",
+    ],
+)
+def test_a_sentence_saying_the_same_words_twice_is_dropped(looped: str) -> None:
+    kept = "Le texte a été adopté mardi."
+    assert clean_prose(f"{kept} {looped}", max_paragraphs=1) == kept
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        # Parallel constructions and refrains that say something each time.
+        "Plus on travaille, plus on gagne, et plus on gagne, plus on dépense.",
+        "Le nombre de chômeurs a baissé de 2 % en mars et le nombre de chômeurs a baissé de 3 % en avril.",
+        "Les partisans du texte veulent protéger les salariés, tandis que ses adversaires veulent protéger les "
+        "entreprises et leurs emplois.",
+        "Le Sénat votera le texte, puis l'Assemblée votera le texte en seconde lecture avant l'été, après un "
+        "long débat entre les groupes et un avis du Conseil d'État sur sa constitutionnalité.",
+    ],
+)
+def test_a_sentence_with_a_short_refrain_is_kept(sentence: str) -> None:
+    assert clean_prose(sentence, max_paragraphs=1) == sentence
