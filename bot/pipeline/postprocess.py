@@ -121,7 +121,9 @@ def clean_prose(text: str, *, max_paragraphs: int, seen: str = "") -> str:
     paragraphs: list[str] = []
     current: list[str] = []
     for line in kept:
-        if not line.strip():
+        # A line without a letter or digit ("---", "* * *", "…") separates, like a blank one: the model
+        # opened orangesum-6's recap with "---", as in the article markers of its prompt.
+        if not any(c.isalnum() for c in line):
             if current:
                 paragraphs.append(" ".join(current))
                 current = []

@@ -249,3 +249,12 @@ def test_a_sentence_saying_the_same_words_twice_is_dropped(looped: str) -> None:
 )
 def test_a_sentence_with_a_short_refrain_is_kept(sentence: str) -> None:
     assert clean_prose(sentence, max_paragraphs=1) == sentence
+
+
+def test_a_rule_line_is_a_paragraph_break_not_text() -> None:
+    """orangesum-6 (embedded model): the recap and every neutral view opened with "---"."""
+    raw = "---\n\nSoleimani a été tué par une frappe américaine à Bagdad.\n***\nL'Iran a riposté.\n* * *"
+    assert clean_prose(raw, max_paragraphs=3) == (
+        "Soleimani a été tué par une frappe américaine à Bagdad.\n\nL'Iran a riposté."
+    )
+    assert clean_prose("---", max_paragraphs=1) == ""
