@@ -42,7 +42,8 @@ _INTRO = re.compile(
 # Openings that only restate the part's name ("Le point de vue optimiste est que …", "La nouvelle est
 # que …"): the heading already says it. Seen in most opinion parts of the first quality run.
 _META_OPENING = re.compile(
-    r"^(?:(?:le |du |d['’]un |selon le )?point de vue (?:neutre|optimiste|pessimiste)(?: est| serait|,)?"
+    r"^(?:(?:le |du |d['’]un |selon le )?point de vue (?:neutre|optimiste|pessimiste)"
+    r"(?: sur [^,.;:]{1,60}?)?(?: est| serait|,)?"
     r"|(?:la nouvelle|l['’]essentiel|l['’]enjeu|en résumé|en bref)(?: est)?"
     r"|il est (?:important|essentiel|intéressant) de (?:noter|comprendre|souligner|rappeler))"
     r"\s*(?:que\s+|qu['’]|,\s*)",

@@ -133,6 +133,14 @@ def test_reference_line_names_redirect_site_author_date() -> None:
         ("Du point de vue neutre, les deux camps ont des arguments.", "Les deux camps ont des arguments."),
         ("La nouvelle est que le glyphosate sera interdit en 2021.", "Le glyphosate sera interdit en 2021."),
         ("Le point de vue des syndicats est clair.", "Le point de vue des syndicats est clair."),
+        (  # orangesum-0, a neutral view (embedded model)
+            "Le point de vue neutre sur cette scène est que le comportement de Matthieu Delormeau est normalisé.",
+            "Le comportement de Matthieu Delormeau est normalisé.",
+        ),
+        (
+            "Le point de vue des syndicats sur la réforme est que rien ne change.",
+            "Le point de vue des syndicats sur la réforme est que rien ne change.",
+        ),
     ],
 )
 def test_openings_that_restate_the_part_name_are_dropped(raw: str, expected: str) -> None:
