@@ -80,10 +80,11 @@ def _drop_meta_opening(para: str) -> str:
     return rest[0].upper() + rest[1:]
 
 
-# One or more part names as labels ("Point de vue neutre : Article en référence : …"): all removed.
+# One or more part names as labels ("Point de vue neutre : Article en référence : …"): all removed, and
+# "Ce qui s'est passé :", the recap prompt's own words, which the model sometimes uses as a label.
 _LEAD_LABEL = re.compile(
     r"^(?:(?:récapitulatif(?: factuel)?|point de vue (?:neutre|optimiste|pessimiste)|exemple|accroche|"
-    r"analogie|résumé|article en référence|référence)\s*[:\-–—]\s*)+",
+    r"analogie|résumé|article en référence|référence|ce qui s['’]est passé)\s*[:\-–—]\s*)+",
     re.IGNORECASE,
 )
 

@@ -266,3 +266,11 @@ def test_a_rule_line_is_a_paragraph_break_not_text() -> None:
         "Soleimani a été tué par une frappe américaine à Bagdad.\n\nL'Iran a riposté."
     )
     assert clean_prose("---", max_paragraphs=1) == ""
+
+
+def test_the_recap_prompt_s_words_used_as_a_label_are_removed() -> None:
+    """orangesum-15 and -24 (embedded model): the recap opened on "Ce qui s'est passé :"."""
+    raw = "Ce qui s'est passé : Des automobilistes ont passé la nuit bloqués sur l'autoroute A10."
+    assert clean_prose(raw, max_paragraphs=1) == "Des automobilistes ont passé la nuit bloqués sur l'autoroute A10."
+    kept = "Ce qui s'est passé mardi reste flou pour les enquêteurs."
+    assert clean_prose(kept, max_paragraphs=1) == kept
