@@ -14,7 +14,7 @@ from collections import Counter
 from bot.core.types import Article, Part
 from bot.pipeline.condense import content_words, split_sentences
 from bot.pipeline.hashtags import topic_tags
-from bot.pipeline.textmetrics import is_french, rouge_l, unsupported, words
+from bot.pipeline.textmetrics import facts, is_french, rouge_l, unsupported, words
 
 _HEADING_WORDS = (
     "accroche",
@@ -73,8 +73,17 @@ def _unwrap_quotes(para: str) -> str:
     return inner if not end or inner[-1] in ".!?…" else inner + end
 
 
+# The neutral-view prompt's own words as an opening sentence: "La tension entre les positions en
+# présence est palpable." (8 of 9 neutral views, bench/part_ab.py). Dropped when it names nothing.
+_ECHO_OPENING = re.compile(r"^la tension entre les (?:positions|camps)\b", re.IGNORECASE)
+
+
 def _drop_meta_opening(para: str) -> str:
     rest = _META_OPENING.sub("", para, count=1)
+    if rest == para:
+        sentences = split_sentences(para)
+        if sentences and _ECHO_OPENING.match(sentences[0]) and not facts(sentences[0]):
+            rest = " ".join(sentences[1:])
     if rest == para or len(rest) < 20:
         return para
     return rest[0].upper() + rest[1:]

@@ -274,3 +274,23 @@ def test_the_recap_prompt_s_words_used_as_a_label_are_removed() -> None:
     assert clean_prose(raw, max_paragraphs=1) == "Des automobilistes ont passé la nuit bloqués sur l'autoroute A10."
     kept = "Ce qui s'est passé mardi reste flou pour les enquêteurs."
     assert clean_prose(kept, max_paragraphs=1) == kept
+
+
+def test_the_neutral_prompt_s_words_as_an_opening_sentence_are_dropped() -> None:
+    """Neutral views of the embedded model (bench/part_ab.py, 2026-12-02): the first sentence restated
+    the instruction. One that names someone or a figure says something and stays."""
+    raw = (
+        "La tension entre les positions en présence est palpable dans cette scène. Delormeau refuse, "
+        "puis accepte au bout de 30 secondes."
+    )
+    assert clean_prose(raw, max_paragraphs=1) == "Delormeau refuse, puis accepte au bout de 30 secondes."
+    raw = (
+        "La tension entre les positions en présence, ce que l'on sait et ce que l'on ignore encore, est un "
+        "sujet complexe. On sait que la politique migratoire européenne reste à construire."
+    )
+    assert clean_prose(raw, max_paragraphs=1) == "On sait que la politique migratoire européenne reste à construire."
+    for kept in (
+        "La tension entre les camps iraniens et américains monte depuis la mort de Qassem Soleimani. Bagdad proteste.",
+        "La tension entre les positions est palpable.",  # nothing else: kept rather than an empty part
+    ):
+        assert clean_prose(kept, max_paragraphs=1) == kept
