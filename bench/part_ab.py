@@ -46,7 +46,7 @@ from bot.pipeline.summarize import (  # noqa: E402
 from bot.pipeline.textmetrics import words  # noqa: E402
 
 
-async def _articles(app: Agora, pages: list[str], orangesum: int) -> list[tuple[str, Article, str]]:
+async def _articles(app: Agora, pages: list[str], orangesum: int, skip: int = 0) -> list[tuple[str, Article, str]]:
     """(name, article, human summary or "") for each corpus page and OrangeSum item."""
     out: list[tuple[str, Article, str]] = []
     for name in pages:
@@ -55,7 +55,9 @@ async def _articles(app: Agora, pages: list[str], orangesum: int) -> list[tuple[
         body = (folder / meta.get("file", "source.html")).read_bytes()
         doc = FetchedDocument(meta["url"], meta["url"], "text/html", None, body)
         out.append((name, await app.extract(doc), ""))
-    for i, item in enumerate(load_orangesum(orangesum)):
+    for i, item in enumerate(load_orangesum(skip + orangesum)):
+        if i < skip:
+            continue
         url = f"orangesum:test:{i}"
         out.append(
             (
@@ -202,7 +204,7 @@ async def run(args: argparse.Namespace, texts: dict[str, str], *, runner: ModelR
         for name, text in texts.items():
             variants[name] = PromptSet({**shipped.templates, PART_FILES[part]: text}, f"variant-{name}")
         per_item = []
-        for name, article, gold in await _articles(app, args.pages, args.orangesum):
+        for name, article, gold in await _articles(app, args.pages, args.orangesum, args.skip):
             t0 = time.monotonic()
             results = await _one_item(app, article, part, variants, Length(args.length))
             per_item.append((name, article, gold, results))
@@ -217,7 +219,8 @@ def main() -> None:
     p.add_argument("--part", default="neutre", choices=[x.name.lower() for x in GENERATION_ORDER])
     p.add_argument("--variant", action="append", default=[], help="a file holding the part's prompt template")
     p.add_argument("--pages", nargs="*", default=[], help="corpus folders to digest")
-    p.add_argument("--orangesum", type=int, default=0, help="the first N OrangeSum test items")
+    p.add_argument("--orangesum", type=int, default=0, help="N OrangeSum test items")
+    p.add_argument("--skip", type=int, default=0, help="the OrangeSum items to start after")
     p.add_argument("--model", default="embedded")
     p.add_argument("--backend", default="auto")
     p.add_argument("--length", default="standard", choices=[x.value for x in Length])

@@ -15,6 +15,7 @@ async def test_each_variant_answers_its_own_prompt_after_the_same_earlier_parts(
         part="neutre",
         pages=["fr09-ledevoir-trottinettes"],
         orangesum=1,
+        skip=0,
         model="echo",
         backend="echo",
         length="court",
