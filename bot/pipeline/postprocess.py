@@ -78,6 +78,15 @@ def _unwrap_quotes(para: str) -> str:
 _ECHO_OPENING = re.compile(r"^la tension entre les (?:positions|camps)\b", re.IGNORECASE)
 
 
+# A sentence about the digest itself ("Ce récapitulatif fait référence à …", twice in 10 recaps of the
+# embedded model): the format forbids it, and what follows in it is a loose retelling.
+_SELF_REFERENCE = re.compile(r"^(?:ce|cette) (?:récapitulatif|résumé|synthèse)\b", re.IGNORECASE)
+
+
+def _drop_self_references(para: str) -> str:
+    return " ".join(s for s in split_sentences(para) if not _SELF_REFERENCE.match(s))
+
+
 def _drop_meta_opening(para: str) -> str:
     rest = _META_OPENING.sub("", para, count=1)
     if rest == para:
@@ -161,6 +170,7 @@ def clean_prose(text: str, *, max_paragraphs: int, seen: str = "") -> str:
             cleaned.append(para)
     # An intro line ending in ":" with nothing after it says nothing.
     cleaned = [p for p in cleaned if not (p.endswith(":") and len(p) < 160)]
+    cleaned = [p for p in (_drop_self_references(p) for p in cleaned) if p]
     cleaned = drop_repeated_sentences(cleaned, seen)
     cleaned = cleaned[:max_paragraphs]
     if not cleaned:
@@ -210,8 +220,8 @@ INNER_LOOP_SHARE = 0.7
 
 
 def _loops_within(sentence: str) -> bool:
-    """"On sait que les camps sont des lieux fermés, mais on ignore encore que les camps sont des lieux
-    fermés." (fr04's neutral view): the second half says nothing the first did not."""
+    """True for fr04's neutral view "On sait que les camps sont des lieux fermés, mais on ignore encore
+    que les camps sont des lieux fermés.": the second half says nothing the first did not."""
     tokens = words(sentence)
     shortest = max(INNER_LOOP_WORDS, math.ceil(INNER_LOOP_SHARE * len(tokens) / 2))
     for n in range(len(tokens) // 2, shortest - 1, -1):

@@ -294,3 +294,17 @@ def test_the_neutral_prompt_s_words_as_an_opening_sentence_are_dropped() -> None
         "La tension entre les positions est palpable.",  # nothing else: kept rather than an empty part
     ):
         assert clean_prose(kept, max_paragraphs=1) == kept
+
+
+def test_sentences_about_the_digest_itself_are_dropped() -> None:
+    """orangesum-4 and orangesum-18 (embedded model, 2026-12-02): a recap paragraph spoke of itself."""
+    raw = (
+        "La France rend hommage à Simone Veil au Panthéon.\n\nCette récapitulatif fait référence à la "
+        "cérémonie de dimanche. Elle est accompagnée par son mari Antoine."
+    )
+    assert clean_prose(raw, max_paragraphs=2) == (
+        "La France rend hommage à Simone Veil au Panthéon.\n\nElle est accompagnée par son mari Antoine."
+    )
+    kept = "Le résumé des débats parlementaires a été publié mardi. La synthèse sera votée."
+    assert clean_prose("Ce résumé dit tout.", max_paragraphs=1) == ""
+    assert clean_prose(kept, max_paragraphs=1) == kept
