@@ -110,7 +110,7 @@ async def _one_item(
                     ask = instruction(prompts, p, index == 0)
                     stats = _Stats()
                     t0 = time.monotonic()
-                    job = _PartJob(p, shapes[p], ask, session, article.text, dict(written), hook, full_check)
+                    job = _PartJob(p, shapes[p], ask, session, article.text, _usable(written), hook, full_check)
                     text = await summ._write_part(job, list(messages), stats)
                     results[name] = {
                         "text": text,
@@ -121,9 +121,13 @@ async def _one_item(
                     }
                 break
             ask = instruction(shipped, p, index == 0)
-            job = _PartJob(p, shapes[p], ask, session, article.text, dict(written), hook, full_check)
-            text = await summ._write_part(job, messages, _Stats({})) or UNWRITTEN
+            job = _PartJob(p, shapes[p], ask, session, article.text, _usable(written), hook, full_check)
+            # As the summarizer does: a fallback for an unwritten part, kept out of the conversation
+            # (the model imitates a placeholder shown as its answer) except for the article's turn.
+            text = await summ._write_part(job, messages, _Stats({})) or summ._fallback(p, condensed.text)
             written[p] = text
+            if text == UNWRITTEN and index > 0:
+                continue
             messages += [Message("user", ask), Message("assistant", text)]
             if hook is not None and text != UNWRITTEN:
                 await runner.call(lambda b, t=text: hook.add_source(b.tokenize(t)))
@@ -132,6 +136,11 @@ async def _one_item(
     for r in results.values():
         r["earlier"] = {p.name: t for p, t in written.items() if p is not Part.REFERENCE}
     return results
+
+
+def _usable(written: dict[Part, str]) -> dict[Part, str]:
+    """The parts a later part is checked against: not the placeholders of unwritten ones."""
+    return {p: t for p, t in written.items() if t != UNWRITTEN}
 
 
 class _Stats(dict):

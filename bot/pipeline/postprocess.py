@@ -43,10 +43,10 @@ _INTRO = re.compile(
 # que …"): the heading already says it. Seen in most opinion parts of the first quality run.
 _META_OPENING = re.compile(
     r"^(?:(?:le |du |d['’]un |selon le )?point de vue (?:neutre|optimiste|pessimiste)"
-    r"(?: sur [^,.;:]{1,60}?)?(?: est| serait|,)?"
+    r"(?: sur [^,.;:]{1,60}? (?:est|serait)| est| serait|,)?"
     r"|(?:la nouvelle|l['’]essentiel|l['’]enjeu|en résumé|en bref)(?: est)?"
     r"|il est (?:important|essentiel|intéressant) de (?:noter|comprendre|souligner|rappeler))"
-    r"\s*(?:que\s+|qu['’]|,\s*)",
+    r"\s*(?:(?<!\w)que\s+|(?<!\w)qu['’]|,\s*)",
     re.IGNORECASE,
 )
 
@@ -74,37 +74,57 @@ def _unwrap_quotes(para: str) -> str:
 
 
 # The neutral-view prompt's own words as an opening sentence: "La tension entre les positions en
-# présence est palpable." (8 of 9 neutral views, bench/part_ab.py). Dropped when it names nothing.
-_ECHO_OPENING = re.compile(r"^la tension entre les (?:positions|camps)\b", re.IGNORECASE)
+# présence est palpable." (5 of 5 neutral views with this prompt, bench/part_ab.py). Dropped when it
+# names nothing; "La tension entre les positions des syndicats et du patronat …" is not the echo.
+_ECHO_OPENING = re.compile(r"^la tension entre les positions en présence\b", re.IGNORECASE)
 
 
-# A sentence about the digest itself ("Ce récapitulatif fait référence à …", twice in 10 recaps of the
-# embedded model): the format forbids it, and what follows in it is a loose retelling.
-_SELF_REFERENCE = re.compile(r"^(?:ce|cette) (?:récapitulatif|résumé|synthèse)\b", re.IGNORECASE)
+# A sentence about the digest itself ("Ce récapitulatif fait référence à …", the embedded model's recaps
+# of orangesum-4 and -18): the format forbids it, and what follows in it is a loose retelling. News
+# speaks of "cette synthèse" (a report) too: those words count only with a verb that describes the text.
+_SELF_REFERENCE = re.compile(
+    r"^(?:(?:ce|cette) récapitulatif"
+    r"|(?:ce|cette) (?:résumé|synthèse) (?:fait référence|présente|résume|porte sur|décrit|traite|aborde|montre))\b",
+    re.IGNORECASE,
+)
 
 
 def _drop_self_references(para: str) -> str:
     return " ".join(s for s in split_sentences(para) if not _SELF_REFERENCE.match(s))
 
 
-def _drop_meta_opening(para: str) -> str:
+def _drop_meta_opening(para: str, *, more: bool = False) -> str:
+    """`para` without an opening that restates the part or the instruction; `more`: paragraphs follow,
+    so an opening that is the whole paragraph can go."""
     rest = _META_OPENING.sub("", para, count=1)
     if rest == para:
         sentences = split_sentences(para)
         if sentences and _ECHO_OPENING.match(sentences[0]) and not facts(sentences[0]):
             rest = " ".join(sentences[1:])
+            if not rest and more:
+                return ""
     if rest == para or len(rest) < 20:
         return para
-    return rest[0].upper() + rest[1:]
+    return _capitalized(rest)
+
+
+def _capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 # One or more part names as labels ("Point de vue neutre : Article en référence : …"): all removed, and
-# "Ce qui s'est passé :", the recap prompt's own words, which the model sometimes uses as a label.
+# "Ce qui s'est passé :", the recap prompt's own words, which the model sometimes uses as a label (with a
+# colon only: "Ce qui s'est passé — selon les témoins — reste flou" is a sentence).
 _LEAD_LABEL = re.compile(
-    r"^(?:(?:récapitulatif(?: factuel)?|point de vue (?:neutre|optimiste|pessimiste)|exemple|accroche|"
-    r"analogie|résumé|article en référence|référence|ce qui s['’]est passé)\s*[:\-–—]\s*)+",
+    r"^(?:(?:(?:récapitulatif(?: factuel)?|point de vue (?:neutre|optimiste|pessimiste)|exemple|accroche|"
+    r"analogie|résumé|article en référence|référence)\s*[:\-–—]|ce qui s['’]est passé\s*:)\s*)+",
     re.IGNORECASE,
 )
+
+
+def _has_text(line: str) -> bool:
+    """False for a blank line and for a rule ("---", "* * *"): no letter or digit."""
+    return any(c.isalnum() for c in line)
 
 
 def _is_heading_line(line: str) -> bool:
@@ -132,10 +152,10 @@ def clean_prose(text: str, *, max_paragraphs: int, seen: str = "") -> str:
     kept: list[str] = []
     for line in lines:
         if _is_heading_line(line):
-            if any(k.strip() for k in kept):
+            if any(_has_text(k) for k in kept):
                 break
             continue
-        if not any(k.strip() for k in kept) and line.strip().endswith(":") and len(line) < 160:
+        if not any(_has_text(k) for k in kept) and line.strip().endswith(":") and len(line) < 160:
             continue  # "Voici le récapitulatif :" announces, says nothing
         kept.append(line)
     paragraphs: list[str] = []
@@ -143,7 +163,7 @@ def clean_prose(text: str, *, max_paragraphs: int, seen: str = "") -> str:
     for line in kept:
         # A line without a letter or digit ("---", "* * *", "…") separates, like a blank one: the model
         # opened orangesum-6's recap with "---", as in the article markers of its prompt.
-        if not any(c.isalnum() for c in line):
+        if not _has_text(line):
             if current:
                 paragraphs.append(" ".join(current))
                 current = []
@@ -159,13 +179,14 @@ def clean_prose(text: str, *, max_paragraphs: int, seen: str = "") -> str:
     if current:
         paragraphs.append(" ".join(current))
     cleaned: list[str] = []
-    for para in paragraphs:
+    for index, para in enumerate(paragraphs):
         para = _BOLD.sub(r"\2", para)
         para = _EMPH.sub(r"\1", para)
-        para = _LEAD_LABEL.sub("", para)
+        unlabelled = _LEAD_LABEL.sub("", para)
+        para = _capitalized(unlabelled) if unlabelled != para else para
         para = _unwrap_quotes(re.sub(r"\s+", " ", para).strip())
         if not cleaned:
-            para = _drop_meta_opening(_INTRO.sub("", para))
+            para = _drop_meta_opening(_INTRO.sub("", para), more=index + 1 < len(paragraphs))
         if para:
             cleaned.append(para)
     # An intro line ending in ":" with nothing after it says nothing.
@@ -214,7 +235,9 @@ def _adds_words(sentence: str, earlier: str) -> bool:
 #: A sentence that says the same words twice ("Les faits sont clairs et les faits sont clairs.") is a
 #: loop inside one sentence: a span of at least INNER_LOOP_WORDS words, written twice, making up
 #: INNER_LOOP_SHARE of it. Less, and it is a refrain around facts of its own ("Le chômage a baissé de
-#: 2 % en mars et le chômage a baissé de 3 % en avril"): clumsy, but it informs.
+#: 2 % en mars et le chômage a baissé de 3 % en avril"): clumsy, but it informs. So is a short one
+#: whose words outside the repeated span name something ("Le oui l'emporte à Paris, le oui l'emporte
+#: à Lyon").
 INNER_LOOP_WORDS = 4
 INNER_LOOP_SHARE = 0.7
 
@@ -224,13 +247,16 @@ def _loops_within(sentence: str) -> bool:
     que les camps sont des lieux fermés.": the second half says nothing the first did not."""
     tokens = words(sentence)
     shortest = max(INNER_LOOP_WORDS, math.ceil(INNER_LOOP_SHARE * len(tokens) / 2))
+    named = {w for fact in facts(sentence) for w in words(fact)}
     for n in range(len(tokens) // 2, shortest - 1, -1):
         first: dict[tuple[str, ...], int] = {}
         for i in range(len(tokens) - n + 1):
             span = tuple(tokens[i : i + n])
-            if span in first and i >= first[span] + n:
-                return True
-            first.setdefault(span, i)
+            j = first.setdefault(span, i)
+            if i >= j + n:
+                outside = tokens[:j] + tokens[j + n : i] + tokens[i + n :]
+                if not named & set(outside):
+                    return True
     return False
 
 
@@ -240,8 +266,8 @@ def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
     Greedy decoding of a small model loops: a sentence written two or three times, a chain of
     near-copies that differ by a word ("Les faits concernent …" × 6), or the pessimistic view
     repeating a sentence of the optimistic one, or one sentence saying the same words twice. The first
-    occurrence stays. A sentence close to one of
-    an earlier part stays if it brings words of its own (`NEW_WORDS_SHARE`).
+    occurrence stays. A sentence close to one of an earlier part stays if it brings words of its own
+    (`NEW_WORDS_SHARE`).
     """
     previous = split_sentences(seen) if seen else []
     kept: list[str] = []
