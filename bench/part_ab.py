@@ -89,8 +89,11 @@ async def _one_item(
     messages = [Message("system", shipped.render("system"))]
     written: dict[Part, str] = {Part.REFERENCE: reference_line(article)}
 
+    def plain(prompts: PromptSet, p: Part) -> str:
+        return prompts.render(PART_FILES[p], words=shapes[p].words, paragraphs=shapes[p].paragraphs_text, chars=240)
+
     def instruction(prompts: PromptSet, p: Part, first: bool) -> str:
-        text = prompts.render(PART_FILES[p], words=shapes[p].words, paragraphs=shapes[p].paragraphs_text, chars=240)
+        text = plain(prompts, p)
         if not first:
             return text
         return prompts.render(
@@ -102,6 +105,7 @@ async def _one_item(
             instruction=text,
         )
 
+    asked: list[str] = []  # the instructions so far, without the article (the summarizer's echo check)
     results: dict[str, dict[str, object]] = {}
     try:
         for index, p in enumerate(GENERATION_ORDER):
@@ -110,7 +114,17 @@ async def _one_item(
                     ask = instruction(prompts, p, index == 0)
                     stats = _Stats()
                     t0 = time.monotonic()
-                    job = _PartJob(p, shapes[p], ask, session, article.text, _usable(written), hook, full_check)
+                    job = _PartJob(
+                        p,
+                        shapes[p],
+                        ask,
+                        session,
+                        article.text,
+                        _usable(written),
+                        hook,
+                        full_check,
+                        (*asked, plain(prompts, p)),
+                    )
                     text = await summ._write_part(job, list(messages), stats)
                     results[name] = {
                         "text": text,
@@ -121,7 +135,8 @@ async def _one_item(
                     }
                 break
             ask = instruction(shipped, p, index == 0)
-            job = _PartJob(p, shapes[p], ask, session, article.text, _usable(written), hook, full_check)
+            asked.append(plain(shipped, p))
+            job = _PartJob(p, shapes[p], ask, session, article.text, _usable(written), hook, full_check, tuple(asked))
             # As the summarizer does: a fallback for an unwritten part, kept out of the conversation
             # (the model imitates a placeholder shown as its answer) except for the article's turn.
             text = await summ._write_part(job, messages, _Stats({})) or summ._fallback(p, condensed.text)

@@ -9,7 +9,7 @@ instruction, and keeps whichever attempt is less bad (`Verdict.badness`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.core.types import Part
@@ -28,6 +28,14 @@ SHORT_SHARE = 0.45
 
 #: Problems that make a part unusable whatever the backend (the caller falls back on the article).
 BASIC_PROBLEMS = ("vide", "langue")
+#: ...and with a real model, a part that restates an instruction it was given: fr05's hook (embedded
+#: model) was "La nouvelle est une analyse de la tension entre les positions en présence, ce que l'on
+#: sait et ce que l'on ignore encore, sans désigner de gagnant.", the neutral view's instruction.
+UNUSABLE_PROBLEMS = (*BASIC_PROBLEMS, "consigne")
+#: ROUGE-L between a part and one of the conversation's instructions from which it is an echo. That
+#: hook scored 0.55; 127 parts of the prompt comparisons in bench/RESULTS.md at most 0.35 (neutral
+#: views opening on the instruction's words, "ce que l'on sait et ce que l'on ignore encore").
+ECHO_LIMIT = 0.45
 #: Problems a regeneration does not fix, so they alone do not cost one. Measured (issue #7): the
 #: embedded 1.5B model writes 40-60 words a part whatever the length asked; told "Développe
 #: davantage" it wrote as short again in every case read (0 fixed out of 6), and each such attempt
@@ -47,6 +55,7 @@ ADVICE = {
     "copie": "Reformule avec tes propres mots : ne recopie aucune phrase de l'article.",
     "redite": "Ne répète pas ce que disent les parties précédentes : apporte un angle nouveau.",
     "invente": "N'écris aucun chiffre, aucune date ni aucun nom qui ne figure pas dans l'article.",
+    "consigne": "Ne recopie pas les consignes : rédige le texte demandé, sur le sujet de l'article.",
 }
 
 
@@ -67,8 +76,17 @@ class Verdict:
         return " ".join(ADVICE[p].format(words=target_words) for p in self.problems)
 
 
-def check_part(part: Part, text: str, *, target_words: int, article: str, earlier: Mapping[Part, str]) -> Verdict:
-    """Judge one part against the article it digests and the parts written before it."""
+def check_part(
+    part: Part,
+    text: str,
+    *,
+    target_words: int,
+    article: str,
+    earlier: Mapping[Part, str],
+    instructions: Sequence[str] = (),
+) -> Verdict:
+    """Judge one part against the article it digests, the parts written before it and the
+    instructions of the conversation (without the article)."""
     found: list[str] = []
     badness = 0.0
     tokens = words(text)
@@ -85,6 +103,10 @@ def check_part(part: Part, text: str, *, target_words: int, article: str, earlie
     if part is not Part.ACCROCHE and len(tokens) < SHORT_SHARE * target_words:
         found.append("court")
         badness += 20 * (1 - len(tokens) / target_words)
+    echo = max((rouge_l(text, instruction) for instruction in instructions), default=0.0)
+    if echo >= ECHO_LIMIT:
+        found.append("consigne")
+        badness += 100 + 100 * echo
     if part in FACTUAL_PARTS:
         invented = unsupported(text, article)
         if invented:

@@ -18,7 +18,7 @@ from bot.core.types import Article, Digest, Length, Part
 from bot.model.backend import GenerationParams, GenerationRequest, Message
 from bot.model.runner import ModelRunner
 from bot.pipeline.anticopy import DEFAULT_SPAN, DEFAULT_STRENGTH, AntiCopyHook, build_anticopy
-from bot.pipeline.checks import BASIC_PROBLEMS, FACTUAL_PARTS, Verdict, check_part
+from bot.pipeline.checks import BASIC_PROBLEMS, FACTUAL_PARTS, UNUSABLE_PROBLEMS, Verdict, check_part
 from bot.pipeline.condense import Condensed, condense, split_sentences
 from bot.pipeline.postprocess import (
     PART_FILES,
@@ -135,6 +135,7 @@ class Summarizer:
         session = f"digest-{uuid.uuid4().hex}"
         messages: list[Message] = [Message("system", self._prompts.render("system"))]
         parts: dict[Part, str] = {Part.REFERENCE: reference_line(article)}
+        asked: list[str] = []  # each part's instruction, without the article: a part must not restate one
         stats = {
             "article_tokens": float(condensed.tokens),
             "condensed": float(condensed.condensed),
@@ -154,6 +155,7 @@ class Summarizer:
             for index, part in enumerate(GENERATION_ORDER):
                 notify(f"rédaction : {part.heading or 'accroche'} ({index + 1}/{len(GENERATION_ORDER)})")
                 instruction = self._instruction(part, shapes[part])
+                asked.append(instruction)
                 if index == 0:
                     instruction = self._prompts.render(
                         "article",
@@ -167,7 +169,9 @@ class Summarizer:
                 # checked against it, and a small model shown it as its own answer imitates it.
                 written = {p: t for p, t in parts.items() if t != UNWRITTEN}
                 text = await self._write_part(
-                    _PartJob(part, shapes[part], instruction, session, article.text, written, hook, full_check),
+                    _PartJob(
+                        part, shapes[part], instruction, session, article.text, written, hook, full_check, tuple(asked)
+                    ),
                     messages,
                     stats,
                 )
@@ -258,7 +262,14 @@ class Summarizer:
                     stats["unsupported_dropped"] += dropped
                 if prefix and cleaned:
                     cleaned = join_prefix(prefix, cleaned)
-            verdict = check_part(part, cleaned, target_words=shape.words, article=job.article, earlier=job.earlier)
+            verdict = check_part(
+                part,
+                cleaned,
+                target_words=shape.words,
+                article=job.article,
+                earlier=job.earlier,
+                instructions=job.instructions,
+            )
             if not job.full_check:
                 basic = tuple(p for p in verdict.problems if p in BASIC_PROBLEMS)
                 verdict = Verdict(basic, verdict.badness if basic else 0.0)
@@ -276,7 +287,7 @@ class Summarizer:
                 result.text[:200],
             )
         assert best is not None
-        if set(BASIC_PROBLEMS) & set(best[0].problems):
+        if set(UNUSABLE_PROBLEMS) & set(best[0].problems):
             return ""
         return best[1]
 
@@ -302,6 +313,7 @@ class _PartJob:
     earlier: dict[Part, str]  # the parts written so far
     hook: AntiCopyHook | None
     full_check: bool = True  # False: only the empty and not-French checks
+    instructions: tuple[str, ...] = ()  # the conversation's instructions, this one's included, no article
 
 
 _LOWER_STARTS = frozenset("le la les un une des vous nous on il elle ils elles votre notre chaque tout".split())

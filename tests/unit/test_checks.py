@@ -72,3 +72,21 @@ def test_a_factual_part_naming_what_the_article_does_not_fails() -> None:
     supported = OWN + " Le Parlement en débattra."
     assert check_part(Part.RECAP, supported, target_words=40, article=ARTICLE, earlier={}).ok
     assert "invente" not in check_part(Part.OPTIMISTE, invented, target_words=40, article=ARTICLE, earlier={}).problems
+
+
+def test_a_part_restating_an_instruction_fails() -> None:
+    """fr05's hook (embedded model, 2026-12-02) was the neutral view's instruction in other clothes."""
+    instruction = (
+        "Écris maintenant le point de vue neutre en un ou deux paragraphes, environ 85 mots : présente calmement "
+        "la tension entre les positions en présence, ce que l'on sait et ce que l'on ignore encore, sans désigner "
+        "de gagnant. N'ajoute aucun fait absent de l'article. Réponds seulement par ce texte, en prose."
+    )
+    echo = (
+        "La nouvelle est une analyse de la tension entre les positions en présence, ce que l'on sait et ce que "
+        "l'on ignore encore, sans désigner de gagnant."
+    )
+    verdict = check_part(Part.ACCROCHE, echo, target_words=35, article=ARTICLE, earlier={}, instructions=[instruction])
+    assert "consigne" in verdict.problems and "consignes" in verdict.advice(35)
+    # A part on the article's subject passes, even one that uses a few of the instruction's words.
+    own = "On sait que la réforme repousse l'âge de départ, on ignore encore si le Parlement la votera."
+    assert check_part(Part.NEUTRE, own, target_words=20, article=ARTICLE, earlier={}, instructions=[instruction]).ok

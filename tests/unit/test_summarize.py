@@ -241,3 +241,17 @@ async def test_a_part_repeating_another_is_redone_and_the_better_attempt_kept() 
     assert len(attempts) == 2 and "angle nouveau" in attempts[1]
     assert digest.parts[Part.PESSIMISTE].endswith(_prose("x", 70))
     assert digest.stats["problem_redite"] == 1  # the second attempt passed
+
+
+async def test_a_hook_restating_an_instruction_is_redone_then_replaced_by_the_article_s_lead() -> None:
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "accroche":
+            return "Une analyse de la tension entre les positions en présence, ce que l'on sait et ce que l'on ignore."
+        return _distinct(r)
+
+    digest, backend = await _run(script)
+    assert sum(_which(r) == "accroche" for call in backend.calls for r in call) == 2
+    assert digest.stats["problem_consigne"] == 2 and digest.stats["fallback_parts"] == 1
+    hook = digest.parts[Part.ACCROCHE]
+    assert "positions en présence" not in hook
+    assert hook.startswith("Phrase numéro 0 sur le glyphosate")  # the article's lead (the fallback)
