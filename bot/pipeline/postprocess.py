@@ -196,6 +196,9 @@ def clean_prose(text: str, *, max_paragraphs: int, seen: str = "") -> str:
     cleaned = cleaned[:max_paragraphs]
     if not cleaned:
         return ""
+    # The first paragraph may have gone as a repeat: the new first one may open on a formula too.
+    cleaned[0] = _drop_meta_opening(cleaned[0], more=len(cleaned) > 1)
+    cleaned = [p for p in cleaned if p]
     cleaned[-1] = trim_to_sentence(cleaned[-1])
     return "\n\n".join(p for p in cleaned if p)
 

@@ -333,3 +333,11 @@ def test_sentences_about_the_digest_itself_are_dropped() -> None:
         "Le GIEC a publié son rapport. Cette synthèse de 40 pages appelle à agir d'ici 2030.",
     ):
         assert clean_prose(kept, max_paragraphs=1) == kept
+
+
+def test_the_opening_formula_goes_also_when_the_first_paragraph_went_as_a_repeat() -> None:
+    """fr05's pessimistic view (embedded model): its first paragraph repeated the optimistic one, and the
+    next, now first, opened on "Il est important de noter que"."""
+    seen = "Le glyphosate protège les récoltes des parasites."
+    raw = "Le glyphosate protège les récoltes des parasites.\n\nIl est important de noter que ce produit nuit aux sols."
+    assert clean_prose(raw, max_paragraphs=1, seen=seen) == "Ce produit nuit aux sols."
