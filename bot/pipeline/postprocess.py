@@ -442,14 +442,33 @@ def _camel(word: str) -> str:
     return word[:1].upper() + word[1:]
 
 
+def _plain(word: str) -> str:
+    """Lower case, no accents, no plural s/x: "Données" and "donnee" are one word here."""
+    word = unicodedata.normalize("NFKD", word.lower()).encode("ascii", "ignore").decode()
+    return word[:-1] if len(word) > 3 and word[-1] in "sx" else word
+
+
+_TAG_PARTS = re.compile(r"[A-ZÀ-Þ]?[a-zß-ÿ]+|[A-ZÀ-Þ]+(?![a-zß-ÿ])|\d+")
+
+
+def _grounded(tag: str, known: set[str]) -> bool:
+    """Whether each word of a tag (#ServicePublic: service, public) is a word of the article or recap.
+    The model copies the accroche prompt's example: fr21, on the surveillance law, got #Retraites #Travail."""
+    if _plain(tag) in known:  # #COP21 for "COP21", one word
+        return True
+    parts = [_plain(p) for p in _TAG_PARTS.findall(tag)]
+    return bool(parts) and all(p in known for p in parts)
+
+
 def hashtags_from(text: str, article: Article, *, limit: int = 4, digest_text: str = "") -> list[str]:
     """2-4 hashtags: the model's own when it wrote some, else the article's names and main nouns
     (bot.pipeline.hashtags), or those of `digest_text` (the French recap) when the article is in another
     language: a German page gave #Auslieferung to a French digest."""
     tags: list[str] = []
+    known = {_plain(w) for w in words(f"{article.title} {article.text} {digest_text}")}
     for m in _HASHTAG.finditer(text):
         tag = _camel(m.group(1))
-        if tag.lower() not in {t.lower() for t in tags}:
+        if tag.lower() not in {t.lower() for t in tags} and _grounded(tag, known):
             tags.append(tag)
     if len(tags) < 2:
         title, body = article.title, article.text

@@ -114,7 +114,18 @@ def test_hook_always_fits(raw: str) -> None:
 def test_emoji_and_hashtags_follow_topic() -> None:
     assert choose_emoji("Le glyphosate et les pesticides dans l'agriculture") == "🌱"
     assert choose_emoji("zzz qqq") == "📰"
-    assert hashtags_from("texte #IA et #OpenSource", ARTICLE) == ["#IA", "#OpenSource"]
+    ai = Article(
+        url="https://ex.fr/ia",
+        final_url="https://ex.fr/ia",
+        title="L'IA en open source",
+        text="Les modèles d'IA open source se multiplient, avec des données publiques. " * 5,
+    )
+    assert hashtags_from("texte #IA et #OpenSource #Données", ai) == ["#IA", "#OpenSource", "#Données"]
+    cop = Article(url="u", final_url="u", title="La COP21 à Paris", text="La COP21 réunit le monde. " * 5)
+    assert hashtags_from("#COP21 #Paris", cop) == ["#COP21", "#Paris"]
+    # Tags the article does not speak of are the prompt's example, not the topic (fr21, surveillance law).
+    tags = hashtags_from("texte #Retraites #Travail #IA", ai)
+    assert "#Retraites" not in tags and "#Travail" not in tags and tags[0] == "#IA" and len(tags) >= 2
 
 
 def test_reference_line_names_redirect_site_author_date() -> None:
