@@ -2,9 +2,9 @@
 
 Each failure names a problem the quality bench measures (issue #6): an empty part, a part not in
 French or with stray English words, a part far too short, a part copying the article, a part
-repeating an earlier one, a factual part stating a number or name the article does not give. The
-summarizer regenerates a failing part once, with the advice for its problems added to the
-instruction, and keeps whichever attempt is less bad (`Verdict.badness`).
+repeating an earlier one, a factual part stating a number or name the article does not give, a part
+restating an instruction. The summarizer regenerates a failing part once, with the advice for its
+problems added to the instruction, and keeps whichever attempt is less bad (`Verdict.badness`).
 """
 
 from __future__ import annotations
