@@ -36,12 +36,12 @@ from bot.pipeline.condense import condense  # noqa: E402
 from bot.pipeline.postprocess import PART_FILES, reference_line  # noqa: E402
 from bot.pipeline.prompts import PromptSet  # noqa: E402
 from bot.pipeline.summarize import (  # noqa: E402
-    CONDENSED_NOTE,
     GENERATION_ORDER,
     LENGTHS,
     UNWRITTEN,
     Summarizer,
     _PartJob,
+    usable,
 )
 from bot.pipeline.textmetrics import words  # noqa: E402
 
@@ -90,20 +90,11 @@ async def _one_item(
     written: dict[Part, str] = {Part.REFERENCE: reference_line(article)}
 
     def plain(prompts: PromptSet, p: Part) -> str:
-        return prompts.render(PART_FILES[p], words=shapes[p].words, paragraphs=shapes[p].paragraphs_text, chars=240)
+        return summ._instruction(p, shapes[p], prompts)
 
     def instruction(prompts: PromptSet, p: Part, first: bool) -> str:
         text = plain(prompts, p)
-        if not first:
-            return text
-        return prompts.render(
-            "article",
-            title=article.title,
-            site=article.site or article.final_url,
-            condensed_note=CONDENSED_NOTE if condensed.condensed else "",
-            article=condensed.text,
-            instruction=text,
-        )
+        return summ._first_turn(article, condensed, text, prompts) if first else text
 
     asked: list[str] = []  # the instructions so far, without the article (the summarizer's echo check)
     results: dict[str, dict[str, object]] = {}
@@ -120,7 +111,7 @@ async def _one_item(
                         ask,
                         session,
                         article.text,
-                        _usable(written),
+                        usable(written),
                         hook,
                         full_check,
                         (*asked, plain(prompts, p)),
@@ -136,7 +127,7 @@ async def _one_item(
                 break
             ask = instruction(shipped, p, index == 0)
             asked.append(plain(shipped, p))
-            job = _PartJob(p, shapes[p], ask, session, article.text, _usable(written), hook, full_check, tuple(asked))
+            job = _PartJob(p, shapes[p], ask, session, article.text, usable(written), hook, full_check, tuple(asked))
             # As the summarizer does: a fallback for an unwritten part, kept out of the conversation
             # (the model imitates a placeholder shown as its answer) except for the article's turn.
             text = await summ._write_part(job, messages, _Stats({})) or summ._fallback(p, condensed.text)
@@ -151,11 +142,6 @@ async def _one_item(
     for r in results.values():
         r["earlier"] = {p.name: t for p, t in written.items() if p is not Part.REFERENCE}
     return results
-
-
-def _usable(written: dict[Part, str]) -> dict[Part, str]:
-    """The parts a later part is checked against: not the placeholders of unwritten ones."""
-    return {p: t for p, t in written.items() if t != UNWRITTEN}
 
 
 class _Stats(dict):

@@ -220,13 +220,14 @@ NEW_WORDS_SHARE = 0.2
 _AUXILIARIES = frozenset("avait avaient aurait auraient sera seront serait seraient soit étaient être avoir".split())
 
 
+def _ascii(word: str) -> str:
+    """`word` without its accents (é -> e, ç -> c)."""
+    return unicodedata.normalize("NFKD", word).encode("ascii", "ignore").decode()
+
+
 def _stems(text: str) -> set[str]:
     """Content words cut to 5 letters without accents: "explique" and "expliqué" are one word here."""
-    return {
-        unicodedata.normalize("NFKD", w).encode("ascii", "ignore").decode()[:5]
-        for w in content_words(text)
-        if w not in _AUXILIARIES
-    }
+    return {_ascii(w)[:5] for w in content_words(text) if w not in _AUXILIARIES}
 
 
 def _adds_words(sentence: str, earlier: str) -> bool:
@@ -444,7 +445,7 @@ def _camel(word: str) -> str:
 
 def _plain(word: str) -> str:
     """Lower case, no accents, no plural s/x: "Données" and "donnee" are one word here."""
-    word = unicodedata.normalize("NFKD", word.lower()).encode("ascii", "ignore").decode()
+    word = _ascii(word.lower())
     return word[:-1] if len(word) > 3 and word[-1] in "sx" else word
 
 
@@ -465,8 +466,10 @@ def hashtags_from(text: str, article: Article, *, limit: int = 4, digest_text: s
     (bot.pipeline.hashtags), or those of `digest_text` (the French recap) when the article is in another
     language: a German page gave #Auslieferung to a French digest."""
     tags: list[str] = []
-    known = {_plain(w) for w in words(f"{article.title} {article.text} {digest_text}")}
-    for m in _HASHTAG.finditer(text):
+    written = list(_HASHTAG.finditer(text))
+    # Read the article's words only when the model wrote tags to check against them.
+    known = {_plain(w) for w in words(f"{article.title} {article.text} {digest_text}")} if written else set()
+    for m in written:
         tag = _camel(m.group(1))
         if tag.lower() not in {t.lower() for t in tags} and _grounded(tag, known):
             tags.append(tag)

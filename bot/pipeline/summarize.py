@@ -157,17 +157,10 @@ class Summarizer:
                 instruction = self._instruction(part, shapes[part])
                 asked.append(instruction)
                 if index == 0:
-                    instruction = self._prompts.render(
-                        "article",
-                        title=article.title,
-                        site=article.site or article.final_url,
-                        condensed_note=CONDENSED_NOTE if condensed.condensed else "",
-                        article=condensed.text,
-                        instruction=instruction,
-                    )
+                    instruction = self._first_turn(article, condensed, instruction)
                 # The placeholder of an unwritten part is not the model's text: later parts are not
                 # checked against it, and a small model shown it as its own answer imitates it.
-                written = {p: t for p, t in parts.items() if t != UNWRITTEN}
+                written = usable(parts)
                 text = await self._write_part(
                     _PartJob(
                         part, shapes[part], instruction, session, article.text, written, hook, full_check, tuple(asked)
@@ -207,9 +200,23 @@ class Summarizer:
             stats=stats,
         )
 
-    def _instruction(self, part: Part, shape: PartShape) -> str:
-        return self._prompts.render(
+    def _instruction(self, part: Part, shape: PartShape, prompts: PromptSet | None = None) -> str:
+        """The part's instruction, from the summarizer's prompts or from `prompts` (bench/part_ab.py)."""
+        return (prompts or self._prompts).render(
             PART_FILES[part], words=shape.words, paragraphs=shape.paragraphs_text, chars=HOOK_MAX_CHARS - 40
+        )
+
+    def _first_turn(
+        self, article: Article, condensed: Condensed, instruction: str, prompts: PromptSet | None = None
+    ) -> str:
+        """The first user turn: the (condensed) article, then the first part's instruction."""
+        return (prompts or self._prompts).render(
+            "article",
+            title=article.title,
+            site=article.site or article.final_url,
+            condensed_note=CONDENSED_NOTE if condensed.condensed else "",
+            article=condensed.text,
+            instruction=instruction,
         )
 
     async def _write_part(self, job: _PartJob, messages: list[Message], stats: dict[str, float]) -> str:
@@ -314,6 +321,11 @@ class _PartJob:
     hook: AntiCopyHook | None
     full_check: bool = True  # False: only the empty and not-French checks
     instructions: tuple[str, ...] = ()  # the conversation's instructions, this one's included, no article
+
+
+def usable(parts: dict[Part, str]) -> dict[Part, str]:
+    """The parts a later part is checked against: not the placeholders of unwritten ones."""
+    return {p: t for p, t in parts.items() if t != UNWRITTEN}
 
 
 _LOWER_STARTS = frozenset("le la les un une des vous nous on il elle ils elles votre notre chaque tout".split())
