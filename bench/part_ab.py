@@ -3,9 +3,11 @@
 For each item the article is read and the parts before `--part` are written once, with the shipped
 prompts; then the part is written once per variant, each from the same conversation (the session's
 cache is shared, so a variant costs only its own turn). A variant is a file holding that part's
-prompt template (the shipped one is `prompts/fr/<part>.md`). It prints, per variant: the texts, the
-parts left unwritten, the checks that failed, the most shared opening, the overlap (ROUGE-L) with the
-parts before, and the words of the part absent from the article and from the prompt it answered.
+prompt template (the shipped one is `prompts/fr/<part>.md`); a first line `opening: WORDS` in it
+replaces the words the code makes the answer open with (the analogy's "Imaginez que"). It prints,
+per variant: the texts, the parts left unwritten, the checks that failed, the most shared opening,
+the overlap (ROUGE-L) with the parts before, and the words of the part absent from the article and
+from the prompt it answered.
 
 Made for prompt work on a slow CPU, where a whole digest per variant and item costs minutes: it
 measures one part's prompt, not the digest (later parts would see a different conversation).
@@ -72,7 +74,12 @@ async def _articles(app: Agora, pages: list[str], orangesum: int, skip: int = 0)
 
 
 async def _one_item(
-    app: Agora, article: Article, part: Part, variants: dict[str, PromptSet], length: Length
+    app: Agora,
+    article: Article,
+    part: Part,
+    variants: dict[str, PromptSet],
+    length: Length,
+    openings: dict[str, str] | None = None,
 ) -> dict[str, dict[str, object]]:
     """The parts before `part` once, then `part` once per variant, in one session."""
     summ: Summarizer = app.summarizer
@@ -115,6 +122,7 @@ async def _one_item(
                         hook,
                         full_check,
                         (*asked, plain(prompts, p)),
+                        (openings or {}).get(name),
                     )
                     text = await summ._write_part(job, list(messages), stats)
                     results[name] = {
@@ -207,6 +215,12 @@ async def run(args: argparse.Namespace, texts: dict[str, str], *, runner: ModelR
     )
     part = Part[args.part.upper()]
     names = ["shipped", *texts]
+    openings: dict[str, str] = {}
+    for name, text in list(texts.items()):
+        first, _, rest = text.partition("\n")
+        if first.startswith("opening:"):
+            openings[name] = first.removeprefix("opening:").strip()
+            texts[name] = rest.strip()
     async with Agora(cfg, runner=runner) as app:
         await app.runner.wait_ready()
         shipped = app.summarizer._prompts
@@ -216,7 +230,7 @@ async def run(args: argparse.Namespace, texts: dict[str, str], *, runner: ModelR
         per_item = []
         for name, article, gold in await _articles(app, args.pages, args.orangesum, args.skip):
             t0 = time.monotonic()
-            results = await _one_item(app, article, part, variants, Length(args.length))
+            results = await _one_item(app, article, part, variants, Length(args.length), openings)
             per_item.append((name, article, gold, results))
             print(f"{name}: {time.monotonic() - t0:.0f} s", flush=True)
             for v in names:

@@ -42,6 +42,7 @@ __all__ = [
     "words",
 ]
 
+
 def bullet_lines(text: str) -> int:
     return sum(bool(re.match(r"^\s*(?:[-*•]|\d+[.)])\s+", line)) for line in text.splitlines())
 
@@ -114,9 +115,12 @@ def mean(values: Iterable[float]) -> float:
 OPENING_WORDS = 4
 
 
+_IMAGINEZ = re.compile(r"^\s*imaginez(?: que\b)?")
+
+
 def opening(text: str) -> str:
-    """A part's first words, lower-cased (the analogy's forced "Imaginez que" skipped)."""
-    return " ".join(text.lower().removeprefix("imaginez que").split()[:OPENING_WORDS])
+    """A part's first words, lower-cased (the analogy's forced "Imaginez" or "Imaginez que" skipped)."""
+    return " ".join(_IMAGINEZ.sub("", text.lower()).split()[:OPENING_WORDS])
 
 
 def shared_opening(texts: list[str]) -> tuple[str, int]:

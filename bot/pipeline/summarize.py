@@ -225,7 +225,7 @@ class Summarizer:
         Returns "" when no attempt is usable (empty or not French): the caller puts a fallback.
         """
         part, shape = job.part, job.shape
-        prefix = FORCED_OPENINGS.get(part, "")
+        prefix = FORCED_OPENINGS.get(part, "") if job.opening is None else job.opening
         params = GenerationParams(max_new_tokens=shape.max_new_tokens)
         best: tuple[Verdict, str] | None = None
         verdict: Verdict | None = None
@@ -321,6 +321,7 @@ class _PartJob:
     hook: AntiCopyHook | None
     full_check: bool = True  # False: only the empty and not-French checks
     instructions: tuple[str, ...] = ()  # the conversation's instructions, this one's included, no article
+    opening: str | None = None  # words the answer must open with; None: FORCED_OPENINGS (bench/part_ab.py varies it)
 
 
 def usable(parts: dict[Part, str]) -> dict[Part, str]:

@@ -42,3 +42,25 @@ async def test_each_variant_answers_its_own_prompt_after_the_same_earlier_parts(
     rows = {row.split("|")[1].strip(): row for row in table[2:]}
     assert set(rows) == {"shipped", "pese"}
     assert all(row.split("|")[2].strip() == "2/2" for row in rows.values())
+
+
+async def test_a_variant_may_change_the_words_the_answer_is_made_to_open_with(tmp_path: Path) -> None:
+    args = argparse.Namespace(
+        part="exemple",
+        pages=[],
+        orangesum=1,
+        skip=0,
+        model="echo",
+        backend="echo",
+        length="court",
+        data_dir=str(tmp_path),
+    )
+    variant = "opening: Songez\nDécris une scène du zéphyr. Environ {words} mots."
+    runner = ModelRunner(lambda: EchoBackend(echo_instruction=True))
+    report = await part_ab.run(args, {"songe": variant}, runner=runner)
+    lines = report.split("\n### ")[1].splitlines()
+    shipped = next(line for line in lines if line.startswith("- **shipped**")).split("): ", 1)[1]
+    songe = next(line for line in lines if line.startswith("- **songe**")).split("): ", 1)[1]
+    assert shipped.startswith("Imaginez que ") and "zéphyr" not in shipped
+    # The opening line is not part of the prompt: the instruction the model saw starts at "Décris".
+    assert songe.startswith("Songez Décris une scène du zéphyr.") and "opening:" not in songe

@@ -7,6 +7,7 @@ from bench.quality_metrics import (
     facts,
     is_french,
     lead_n,
+    opening,
     rouge_l,
     rouge_n,
     score_digest,
@@ -79,3 +80,6 @@ def test_shared_opening_finds_a_stock_phrase() -> None:
         1,
     )
     assert shared_opening(["", ""]) == ("", 0)
+    # The format's "Imaginez" is skipped with or without "que"; a word starting with "que" is kept.
+    assert opening("Imaginez une boulangère qui ferme le mercredi") == "une boulangère qui ferme"
+    assert opening("Imaginez quelqu'un qui attend") == "quelqu'un qui attend"
