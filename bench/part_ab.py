@@ -6,8 +6,9 @@ cache is shared, so a variant costs only its own turn). A variant is a file hold
 prompt template (the shipped one is `prompts/fr/<part>.md`); a first line `opening: WORDS` in it
 replaces the words the code makes the answer open with (the analogy's "Imaginez que"). It prints,
 per variant: the texts, the parts left unwritten, the checks that failed, the most shared opening,
-the overlap (ROUGE-L) with the parts before, and the words of the part absent from the article and
-from the prompt it answered.
+the overlap (ROUGE-L) with the parts before, the words of the part absent from the article and
+from the prompt it answered, the share of its words the article has (an analogy that only retells
+the article scores high) and how many end on a question (as the analogy should).
 
 Made for prompt work on a slow CPU, where a whole digest per variant and item costs minutes: it
 measures one part's prompt, not the digest (later parts would see a different conversation).
@@ -176,10 +177,15 @@ def _report(per_item: list[Item], names: list[str]) -> str:
     golds = [gold for _, _, gold, _ in per_item if gold]
     lines.append(
         "\n| variant | written | regenerated | most shared opening | ROUGE-L with earlier parts (mean / max) "
-        "| words absent from article and prompt | words (mean) |"
-        + (f" ROUGE-1 / 2 / L vs human summary ({len(golds)} items) |" if golds else "")
+        "| words absent from article and prompt | words from the article | ends on a question | words (mean) |"
+        + (
+            f" ROUGE-1 / 2 / L vs human summary ({len(golds)} items) | ROUGE-L of its first sentence"
+            " / of its first n words (n: the human summary's) |"
+            if golds
+            else ""
+        )
     )
-    lines.append("|---|---:|---:|---|---|---:|---:|" + ("---|" if golds else ""))
+    lines.append("|---|---:|---:|---|---|---:|---:|---:|---:|" + ("---|---|" if golds else ""))
     for name in names:
         texts = [str(res[name]["text"]) for _, _, _, res in per_item]
         openings, count = shared_opening([t for t in texts if t])
@@ -189,21 +195,28 @@ def _report(per_item: list[Item], names: list[str]) -> str:
             if t
         ]
         novel = 0
+        shares = []  # of its long words, how many the article has: an analogy retelling the article scores high
         for t, (_, article, _, res) in zip(texts, per_item, strict=True):
-            known = set(words(article.text.lower())) | set(words(str(res[name]["prompt"]).lower()))
-            novel += sum(1 for w in set(words(t.lower())) if w not in known and len(w) > 3)
+            in_article = set(words(article.text.lower()))
+            known = in_article | set(words(str(res[name]["prompt"]).lower()))
+            own = {w for w in words(t.lower()) if len(w) > 3}
+            novel += sum(1 for w in own if w not in known)
+            if own:
+                shares.append(sum(1 for w in own if w in in_article) / len(own))
+        questions = sum(1 for t in texts if t.rstrip().endswith("?"))
         scored = [(t, gold) for t, (_, _, gold, _) in zip(texts, per_item, strict=True) if gold]
         rouge = (
             f" {mean(rouge_n(t, g, 1) for t, g in scored):.3f} / {mean(rouge_n(t, g, 2) for t, g in scored):.3f} / "
-            f"{mean(rouge_l(t, g) for t, g in scored):.3f} |"
+            f"{mean(rouge_l(t, g) for t, g in scored):.3f} | {mean(rouge_l(lead_n(t, 1), g) for t, g in scored):.3f} / "
+            f"{mean(rouge_l(' '.join(t.split()[: len(g.split())]), g) for t, g in scored):.3f} |"
             if golds
             else ""
         )
         lines.append(
             f"| {name} | {sum(1 for t in texts if t)}/{len(texts)} | "
             f"{sum(float(res[name]['regenerated']) for _, _, _, res in per_item):.0f} | « {openings} » {count} | "
-            f"{mean(overlaps):.2f} / {max(overlaps, default=0.0):.2f} | {novel} | "
-            f"{mean(len(words(t)) for t in texts):.0f} |{rouge}"
+            f"{mean(overlaps):.2f} / {max(overlaps, default=0.0):.2f} | {novel} | {mean(shares):.0%} | "
+            f"{questions}/{len(texts)} | {mean(len(words(t)) for t in texts):.0f} |{rouge}"
         )
     return "\n".join(lines)
 

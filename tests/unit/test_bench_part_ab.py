@@ -64,3 +64,11 @@ async def test_a_variant_may_change_the_words_the_answer_is_made_to_open_with(tm
     assert shipped.startswith("Imaginez que ") and "zéphyr" not in shipped
     # The opening line is not part of the prompt: the instruction the model saw starts at "Décris".
     assert songe.startswith("Songez Décris une scène du zéphyr.") and "opening:" not in songe
+    # The echo model continues with the article's sentences: the variant's analogy retells the article,
+    # the shipped one mostly repeats its prompt, and the table's share of article words tells them apart.
+    table = report[report.index("| variant |") :].splitlines()
+    header = [c.strip() for c in table[0].split("|")]
+    rows = {row.split("|")[1].strip(): [c.strip() for c in row.split("|")] for row in table[2:]}
+    share = header.index("words from the article")
+    assert float(rows["songe"][share].rstrip("%")) > 2 * float(rows["shipped"][share].rstrip("%"))
+    assert rows["songe"][header.index("ends on a question")] == "0/1"
