@@ -128,6 +128,7 @@ def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
     return (
         f"- anti-copy strength {strength:g}; parts regenerated after a failed check: {regenerated:.0f} of "
         f"{6 * len(stats)} (problems seen, both attempts counted: {found}); fallback parts: {fallbacks:.0f}; "
+        f"turns asking for the analogy's question: {sum(st.get('question_turns', 0) for st in stats):.0f}; "
         f"median digest time {median:.0f} s (mean per digest: prefill {avg('prefill_seconds'):.1f} s for "
         f"{avg('prefilled_tokens'):.0f} tokens, decode {avg('decode_seconds'):.1f} s for "
         f"{avg('completion_tokens'):.0f} tokens)"
@@ -233,7 +234,8 @@ async def run(args: argparse.Namespace) -> str:
         f"- unsupported numbers/names in the recap: {sum(s.unsupported for s in scores)}/{facts} "
         f"({sum(s.unsupported for s in scores) / max(1, facts):.1%}, target ≤ 2%)",
         f"- bullet lines: {sum(s.bullets for s in scores)}; hook ≤ 280 chars: "
-        f"{sum(s.hook_chars <= 280 for s in scores)}/{n}",
+        f"{sum(s.hook_chars <= 280 for s in scores)}/{n}; analogy ending on a question: "
+        f"{sum(s.question_end for s in scores)}/{n}",
         _openings_line(written),
         _checks_line(stats, strength),
     ]

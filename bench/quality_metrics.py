@@ -78,6 +78,7 @@ class DigestScores:
     facts: int
     bullets: int
     hook_chars: int
+    question_end: bool  # the analogy ends on its open question (DIGEST_FORMAT.md)
 
 
 def score_digest(digest: Digest, markdown: str, source: str) -> DigestScores:
@@ -100,6 +101,7 @@ def score_digest(digest: Digest, markdown: str, source: str) -> DigestScores:
         facts=total,
         bullets=sum(bullet_lines(t) for t in texts.values()),
         hook_chars=len(texts[Part.ACCROCHE]),
+        question_end=texts[Part.EXEMPLE].rstrip().endswith("?"),
     )
 
 

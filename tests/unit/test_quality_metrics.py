@@ -58,6 +58,10 @@ def test_structure_and_score_on_a_rendered_digest(tmp_path: Path) -> None:
     assert not structure_ok(md + "\n**Exemple**\nencore")
     s = score_digest(digest, md, "source sans rapport")
     assert s.structure and s.french_parts == 6 and s.copy_overall == 0.0 and s.bullets == 0
+    assert not s.question_end  # the analogy ends on a full stop
+    parts[Part.EXEMPLE] = "Imaginez que le voisin ferme. Qui paiera ? "
+    asked = Digest("https://ex.fr", "https://ex.fr", "T", Length.COURT, parts)
+    assert score_digest(asked, to_markdown(asked), "source sans rapport").question_end
     assert lead_n("Un. Deux. Trois. Quatre.", 3) == "Un. Deux. Trois."
     results = tmp_path / "R.md"
     replace_section(results, "Quality", "v1")
