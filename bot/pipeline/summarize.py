@@ -9,13 +9,14 @@ conversation: the article is read (prefilled) once and each later turn only adds
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.core.types import Article, Digest, Length, Part
-from bot.model.backend import GenerationParams, GenerationRequest, Message
+from bot.model.backend import GenerationParams, GenerationRequest, GenerationResult, Message
 from bot.model.runner import ModelRunner
 from bot.pipeline.anticopy import DEFAULT_SPAN, DEFAULT_STRENGTH, AntiCopyHook, build_anticopy
 from bot.pipeline.checks import BASIC_PROBLEMS, FACTUAL_PARTS, UNUSABLE_PROBLEMS, Verdict, check_part
@@ -36,6 +37,13 @@ GENERATION_ORDER = (Part.RECAP, Part.NEUTRE, Part.EXEMPLE, Part.OPTIMISTE, Part.
 
 #: Words the analogy must open with (the format asks for "Imaginez que…").
 FORCED_OPENINGS = {Part.EXEMPLE: "Imaginez que"}
+
+#: Parts that end on a question (the analogy "ending on the open question it raises"). The embedded
+#: model ends half of its analogies on a statement whatever the prompt says (bench/RESULTS.md): it
+#: is then led into the question after QUESTION_LEAD, continuing its own answer.
+QUESTION_ENDED = frozenset({Part.EXEMPLE})
+QUESTION_LEAD = "Une question se pose alors :"
+QUESTION_MAX_TOKENS = 40
 
 #: Told to the model before an article that was condensed to fit (bot/pipeline/condense.py).
 CONDENSED_NOTE = "(Article long : seuls ses passages essentiels sont reproduits, les coupes sont marquées […].)\n"
@@ -150,6 +158,7 @@ class Summarizer:
             "fallback_parts": 0.0,
             "anticopy_hits": 0.0,
             "unsupported_dropped": 0.0,  # sentences of the factual parts naming a fact not in the article
+            "question_turns": 0.0,  # turns asking for the analogy's closing question (QUESTION_LEAD)
         }
         try:
             for index, part in enumerate(GENERATION_ORDER):
@@ -251,14 +260,7 @@ class Summarizer:
             finally:
                 if job.hook is not None and boost:
                     job.hook.strength /= 2
-            for key, value in (
-                ("prompt_tokens", result.prompt_tokens),
-                ("prefilled_tokens", result.new_prompt_tokens),
-                ("completion_tokens", result.completion_tokens),
-                ("prefill_seconds", result.prefill_seconds),
-                ("decode_seconds", result.decode_seconds),
-            ):
-                stats[key] += value
+            _count(stats, result)
             if part is Part.ACCROCHE:
                 cleaned = result.text.strip()
             else:
@@ -296,7 +298,31 @@ class Summarizer:
         assert best is not None
         if set(UNUSABLE_PROBLEMS) & set(best[0].problems):
             return ""
-        return best[1]
+        text = best[1]
+        if part in QUESTION_ENDED and not text.rstrip().endswith("?"):
+            text = await self._end_on_question(job, messages, text, stats)
+        return text
+
+    async def _end_on_question(self, job: _PartJob, messages: list[Message], text: str, stats: dict[str, float]) -> str:
+        """`text` and its closing question: the model continues its own answer after QUESTION_LEAD.
+
+        Costs one short turn whose prompt is the one just answered (in the session's cache). The
+        first sentence ending in "?" is kept; without one, `text` is returned as it was.
+        """
+        lead = f"{text.rstrip()} {QUESTION_LEAD}"
+        result = await self._runner.generate(
+            GenerationRequest(
+                messages=(*messages, Message("user", job.instruction)),
+                params=GenerationParams(max_new_tokens=QUESTION_MAX_TOKENS, stop=("\n",)),
+                assistant_prefix=lead,
+                session=job.session,
+                logits_hook=job.hook,
+            )
+        )
+        _count(stats, result)
+        stats["question_turns"] += 1
+        question = closing_question(result.text)
+        return f"{lead} {question}" if question else text
 
     @staticmethod
     def _fallback(part: Part, article_text: str) -> str:
@@ -322,6 +348,47 @@ class _PartJob:
     full_check: bool = True  # False: only the empty and not-French checks
     instructions: tuple[str, ...] = ()  # the conversation's instructions, this one's included, no article
     opening: str | None = None  # words the answer must open with; None: FORCED_OPENINGS (bench/part_ab.py varies it)
+
+
+def _count(stats: dict[str, float], result: GenerationResult) -> None:
+    """Add a generation's token counts and timings to a digest's stats."""
+    for key, value in (
+        ("prompt_tokens", result.prompt_tokens),
+        ("prefilled_tokens", result.new_prompt_tokens),
+        ("completion_tokens", result.completion_tokens),
+        ("prefill_seconds", result.prefill_seconds),
+        ("decode_seconds", result.decode_seconds),
+    ):
+        stats[key] += value
+
+
+_QUESTION = re.compile(r"[^.!?…\n]*?\w[^.!?…\n]*\?")
+
+
+def closing_question(continuation: str) -> str:
+    """The question a continuation after QUESTION_LEAD opens with ("" if it does not open with one).
+
+    "Qui doit payer ? Le voisin…" -> "qui doit payer ?"; a statement first, a line break first, a
+    question of fewer than 3 words or of more than 30: "".
+    """
+    match = _QUESTION.match(continuation.strip())
+    if match is None:
+        return ""
+    question = " ".join(match.group().split())
+    if not 3 <= len(question.split()) <= 30:
+        return ""
+    question = re.sub(r"\s*\?$", " ?", question)  # French spacing before "?"
+    # After the lead's colon a question starts lower-case, unless it opens with a name.
+    first = re.split(r"[-'’ ]", question, maxsplit=1)[0]
+    return question[0].lower() + question[1:] if first.lower() in _QUESTION_WORDS else question
+
+
+#: First words of a question that are not names ("Faut-il…", "Qu'est-ce…", "Le voisin doit-il…").
+_QUESTION_WORDS = frozenset(
+    "qui que qu quel quelle quels quelles quoi comment pourquoi où combien lequel laquelle faut doit "
+    "peut vaut est sont jusqu à a le la les l un une des ce cette ces son sa ses leur leurs vous nous on "
+    "doivent peuvent devrait faudrait pourrait".split()
+)
 
 
 def usable(parts: dict[Part, str]) -> dict[Part, str]:

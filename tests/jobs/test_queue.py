@@ -135,7 +135,9 @@ async def test_the_same_link_asked_in_two_places_is_written_once(rig: MakeRig, c
         await r.core.submit(ROOM, "carol", url, Length.COURT),
     ]
     await settle(r, *jobs)
-    assert r.app.runner.stats.requests == 6  # one digest: six model turns, for three requesters
+    # One digest for three requesters: six parts, and the analogy's closing question (the echo model
+    # ends the analogy on a statement, so the summarizer asks for it).
+    assert r.app.runner.stats.requests == 7
     texts = [answers_of(r, job) for job in jobs]
     assert all(len(t) == 1 for t in texts) and len({t[0] for t in texts}) == 1
     assert "Récapitulatif factuel" in texts[0][0]

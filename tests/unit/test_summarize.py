@@ -9,7 +9,7 @@ from bot.core.types import Article, Length, Part
 from bot.model.backend import GenerationRequest
 from bot.model.runner import ModelRunner
 from bot.pipeline.prompts import PromptSet
-from bot.pipeline.summarize import UNWRITTEN, Summarizer
+from bot.pipeline.summarize import QUESTION_LEAD, UNWRITTEN, Summarizer, closing_question
 from tests.fakes import ScriptedBackend
 
 ARTICLE = Article(
@@ -35,7 +35,9 @@ def _prose(key: str, words: int = 80) -> str:
 
 
 def _distinct(r: GenerationRequest) -> str:
-    return _prose(_which(r))
+    key = _which(r)
+    # The analogy ends on its question, as the format asks (else the summarizer asks for one).
+    return _prose(key)[:-1] + " ?" if key == "exemple" else _prose(key)
 
 
 async def _run(script, length: Length = Length.STANDARD):  # type: ignore[no-untyped-def]
@@ -255,3 +257,49 @@ async def test_a_hook_restating_an_instruction_is_redone_then_replaced_by_the_ar
     hook = digest.parts[Part.ACCROCHE]
     assert "positions en présence" not in hook
     assert hook.startswith("Phrase numéro 0 sur le glyphosate")  # the article's lead (the fallback)
+
+
+async def test_an_analogy_ending_on_a_statement_is_led_into_its_question() -> None:
+    def script(r: GenerationRequest) -> str:
+        if r.assistant_prefix.endswith(QUESTION_LEAD):
+            return " Faut-il fermer le mercredi ? Le boulanger hésite encore."
+        return _prose(_which(r))  # every part ends on a full stop, the analogy too
+
+    digest, backend = await _run(script)
+    requests = [r for call in backend.calls for r in call]
+    assert len(requests) == 7 and digest.stats["question_turns"] == 1
+    exemple = digest.parts[Part.EXEMPLE]
+    assert exemple.startswith("Imaginez que ")
+    assert exemple.endswith(". Une question se pose alors : faut-il fermer le mercredi ?")
+    # The question's turn continues the analogy's own, in the same session: nothing is re-read.
+    asked, closing = next((a, b) for a, b in itertools.pairwise(requests) if b.assistant_prefix.endswith(QUESTION_LEAD))
+    assert closing.messages == asked.messages and closing.session == asked.session
+    assert closing.assistant_prefix == exemple.removesuffix(" faut-il fermer le mercredi ?")
+    # Later parts see the analogy with its question.
+    later = requests[requests.index(closing) + 1]
+    assert later.messages[-2].content == exemple
+
+
+async def test_an_analogy_is_kept_as_written_when_no_question_follows_the_lead() -> None:
+    def script(r: GenerationRequest) -> str:
+        if r.assistant_prefix.endswith(QUESTION_LEAD):
+            return " Le boulanger hésite encore."
+        return _prose(_which(r))
+
+    digest, _backend = await _run(script)
+    assert digest.parts[Part.EXEMPLE] == "Imaginez que " + _prose("exemple").replace("Le ", "le ", 1)
+    assert digest.stats["question_turns"] == 1
+
+
+@pytest.mark.parametrize(
+    ("continuation", "question"),
+    [
+        (" Qui doit payer? Le voisin paie.", "qui doit payer ?"),
+        ("Marie doit-elle partir ?", "Marie doit-elle partir ?"),
+        (" le voisin paie. Qui ?", ""),  # a statement first
+        ("qui\npaie ?", ""),  # a line break first
+        ("oui ?", ""),  # too short to be the open question
+    ],
+)
+def test_closing_question_is_the_question_the_continuation_opens_with(continuation: str, question: str) -> None:
+    assert closing_question(continuation) == question
