@@ -7,8 +7,8 @@ prompt template (the shipped one is `prompts/fr/<part>.md`); a first line `openi
 replaces the words the code makes the answer open with (the analogy's "Imaginez que"). It prints,
 per variant: the texts, the parts left unwritten, the checks that failed, the most shared opening,
 the overlap (ROUGE-L) with the parts before, the words of the part absent from the article and
-from the prompt it answered, the share of its words the article has (an analogy that only retells
-the article scores high) and how many end on a question (as the analogy should).
+from the prompt it answered, the share of its words the article has (a rough sign of retelling:
+common words count too) and how many end on a question (as the analogy should).
 
 Made for prompt work on a slow CPU, where a whole digest per variant and item costs minutes: it
 measures one part's prompt, not the digest (later parts would see a different conversation).
@@ -195,7 +195,7 @@ def _report(per_item: list[Item], names: list[str]) -> str:
             if t
         ]
         novel = 0
-        shares = []  # of its long words, how many the article has: an analogy retelling the article scores high
+        shares = []  # of its long words, how many the article has (common words count too)
         for t, (_, article, _, res) in zip(texts, per_item, strict=True):
             in_article = set(words(article.text.lower()))
             known = in_article | set(words(str(res[name]["prompt"]).lower()))
