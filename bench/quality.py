@@ -49,9 +49,19 @@ SAMPLE_PAGES = (
 )
 
 
+PAGE_SETS = ("all", "fr", "tricky", "samples", "none")
+
+
 def corpus_items(which: str) -> list[Path]:
+    """The corpus folders of a set in PAGE_SETS, or of a comma-separated list of folder names."""
     if which == "samples":  # the pages whose digests are kept in bench/samples, to read
         return [CORPUS / name for name in SAMPLE_PAGES]
+    if which not in PAGE_SETS:
+        folders = [CORPUS / name.strip() for name in which.split(",") if name.strip()]
+        missing = [f.name for f in folders if not f.is_dir()]
+        if missing:
+            raise SystemExit(f"no such corpus page: {', '.join(missing)}")
+        return folders
     index = json.loads((CORPUS / "index.json").read_text(encoding="utf-8"))
     folders = [CORPUS / e["folder"] for e in index]
     keep = []
@@ -281,9 +291,8 @@ def main() -> None:
     p.add_argument(
         "--pages",
         default="all",
-        choices=["all", "fr", "tricky", "samples", "none"],
-        help="corpus pages: the French articles, the tricky ones (English, German, broken encodings), both, "
-        "only the pages kept in bench/samples, none",
+        help="corpus pages: fr (the French articles), tricky (English, German, broken encodings), all (both), "
+        "samples (the pages kept in bench/samples), none, or corpus folder names separated by commas",
     )
     p.add_argument("--max-pages", type=int, default=1000)
     p.add_argument("--orangesum", type=int, default=50)
