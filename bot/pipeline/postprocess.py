@@ -10,11 +10,12 @@ import math
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 
 from bot.core.types import Article, Part
 from bot.pipeline.condense import content_words, split_sentences
 from bot.pipeline.hashtags import topic_tags
-from bot.pipeline.textmetrics import facts, is_french, rouge_l, unsupported, words
+from bot.pipeline.textmetrics import facts, is_french, names_in, people, rouge_l, unsupported, words
 
 _HEADING_WORDS = (
     "accroche",
@@ -307,12 +308,28 @@ def drop_unsupported_sentences(text: str, source: str) -> tuple[str, int]:
     figure misleads more than a shorter recap informs. When every sentence has one, the text is kept
     as it is (the part's check then asks for another attempt). Returns (text, sentences dropped).
     """
+    return _drop_sentences(text, lambda sentence: bool(unsupported(sentence, source)))
+
+
+def drop_sentences_naming_people(text: str, source: str) -> tuple[str, int]:
+    """Remove the sentences of the analogy that name the article's people ("Nordahl Lelandais").
+
+    The analogy transposes the stakes to everyday life; the embedded model now and then puts the article's
+    people back into it ("Vous pouvez imaginer que ce homme est Nordahl Lelandais, qui est accusé…"),
+    which makes it a retelling, and one that can put an accused person into a made-up scene. Kept as
+    it is when every sentence names one. Returns (text, sentences dropped).
+    """
+    names = people(source)
+    return _drop_sentences(text, lambda sentence: bool(names_in(sentence, names)))
+
+
+def _drop_sentences(text: str, drop: Callable[[str], bool]) -> tuple[str, int]:
     paragraphs = [p for p in text.split("\n\n") if p.strip()]
     kept_paragraphs: list[str] = []
     dropped = 0
     for para in paragraphs:
         sentences = split_sentences(para)
-        fresh = [s for s in sentences if not unsupported(s, source)]
+        fresh = [s for s in sentences if not drop(s)]
         dropped += len(sentences) - len(fresh)
         if fresh:
             kept_paragraphs.append(" ".join(fresh))

@@ -25,10 +25,12 @@ from bot.pipeline.postprocess import (
     PART_FILES,
     build_hook,
     clean_prose,
+    drop_sentences_naming_people,
     drop_unsupported_sentences,
     reference_line,
 )
 from bot.pipeline.prompts import PromptSet
+from bot.pipeline.textmetrics import names_in, people
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +161,7 @@ class Summarizer:
             "anticopy_hits": 0.0,
             "unsupported_dropped": 0.0,  # sentences of the factual parts naming a fact not in the article
             "question_turns": 0.0,  # turns asking for the analogy's closing question (QUESTION_LEAD)
+            "people_dropped": 0.0,  # sentences of the analogy naming the article's people
         }
         try:
             for index, part in enumerate(GENERATION_ORDER):
@@ -269,6 +272,9 @@ class Summarizer:
                 if part in FACTUAL_PARTS:
                     cleaned, dropped = drop_unsupported_sentences(cleaned, job.article)
                     stats["unsupported_dropped"] += dropped
+                if part is Part.EXEMPLE:
+                    cleaned, dropped = drop_sentences_naming_people(cleaned, job.article)
+                    stats["people_dropped"] += dropped
                 if prefix and cleaned:
                     cleaned = join_prefix(prefix, cleaned)
             verdict = check_part(
@@ -307,7 +313,8 @@ class Summarizer:
         """`text` and its closing question: the model continues its own answer after QUESTION_LEAD.
 
         Costs one short turn whose prompt is the one just answered (in the session's cache). The
-        first sentence ending in "?" is kept; without one, `text` is returned as it was.
+        first sentence ending in "?" is kept; without one, or when it names the article's people (as
+        the analogy may not), `text` is returned as it was.
         """
         lead = f"{text.rstrip()} {QUESTION_LEAD}"
         result = await self._runner.generate(
@@ -322,7 +329,9 @@ class Summarizer:
         _count(stats, result)
         stats["question_turns"] += 1
         question = closing_question(result.text)
-        return f"{lead} {question}" if question else text
+        if not question or names_in(question, people(job.article)):
+            return text
+        return f"{lead} {question}"
 
     @staticmethod
     def _fallback(part: Part, article_text: str) -> str:

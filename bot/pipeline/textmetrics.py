@@ -125,6 +125,38 @@ def unsupported(text: str, source: str) -> list[str]:
     return _missing(facts(text), source)
 
 
+#: Capitalised words before a name that are not part of it.
+_NOT_NAMES = frozenset(
+    "Le La Les L' Un Une Des Du De En Au Aux À Notre Votre Leur Ce Cette Ces Son Sa Ses Mon Ma Mes "
+    "Monsieur Madame Mme M. Saint Sainte".split()
+)
+
+
+@functools.lru_cache(maxsize=8)
+def people(source: str) -> frozenset[str]:
+    """The names of several capitalised words an article gives ("Nordahl Lelandais"), and their last
+    word alone ("Lelandais"): what names its people, unlike a single "Berlin" or "Paris".
+
+    Matched case-sensitively (`names_in`), so the surname "Noir" does not match the colour "noir".
+    """
+    found: set[str] = set()
+    for sentence in SENTENCE_BREAK.split(source):
+        for m in _NAME.finditer(sentence):
+            parts = m.group(1).split()
+            while parts and parts[0] in _NOT_NAMES:  # "La France", "En Europe", "Monsieur Macron"
+                parts = parts[1:]
+            if m.start() > 0 and len(parts) >= 2 and all(len(w) >= 2 for w in parts):
+                found.add(" ".join(parts))
+                if len(parts[-1]) >= 4:
+                    found.add(parts[-1])
+    return frozenset(found)
+
+
+def names_in(text: str, names: frozenset[str]) -> list[str]:
+    """The names of `names` that `text` mentions, as whole words."""
+    return sorted(n for n in names if re.search(rf"(?<!\w){re.escape(n)}(?!\w)", text))
+
+
 def unsupported_facts(text: str, source: str) -> tuple[int, int]:
     """(facts in the text absent from the source, facts in the text)."""
     found = facts(text)

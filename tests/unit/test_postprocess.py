@@ -9,12 +9,14 @@ from bot.pipeline.postprocess import (
     build_hook,
     choose_emoji,
     clean_prose,
+    drop_sentences_naming_people,
     drop_unsupported_sentences,
     french_date,
     hashtags_from,
     reference_line,
     trim_to_sentence,
 )
+from bot.pipeline.textmetrics import names_in, people
 
 ARTICLE = Article(
     url="https://ex.fr/a?utm_source=x",
@@ -206,6 +208,29 @@ def test_sentences_with_invented_figures_or_names_are_dropped_from_a_factual_par
         "Le ministre Gérald Darmanin a réagi.",
         0,
     )
+
+
+def test_the_analogy_loses_the_sentences_that_name_the_article_s_people() -> None:
+    """orangesum-27's analogy put the accused man of the article into its made-up scene."""
+    source = (
+        "L'ancien militaire Nordahl Lelandais a été mis en examen mercredi, a indiqué le procureur Eric "
+        "Maurel à France Bleu Isère. Selon ses avocats, Lelandais conteste. La France entière suit l'affaire."
+    )
+    assert people(source) >= {"Nordahl Lelandais", "Lelandais", "Eric Maurel", "Maurel"}
+    # A name after "La" is one capitalised word: a place, not a person. (The last word of a longer
+    # name counts even when it is a place: "France Bleu Isère" gives "Isère".)
+    assert not {"France", "La France"} & people(source)
+    analogy = (
+        "vous êtes dans un quartier où les enfants jouent dans la rue. Vous pouvez imaginer que cet homme "
+        "est Nordahl Lelandais. Un voisin appelle la police, à Paris comme en France. Comment réagir ?"
+    )
+    text, dropped = drop_sentences_naming_people(analogy, source)
+    assert dropped == 1 and "Lelandais" not in text
+    assert text.startswith("vous êtes dans un quartier") and text.endswith("en France. Comment réagir ?")
+    # Whole words, case kept: "maurelle" or a lower-case common word are not the name.
+    assert names_in("La maurelle et Maurels fleurissent.", people(source)) == []
+    # When every sentence names one, nothing is dropped (the analogy would be empty).
+    assert drop_sentences_naming_people("Lelandais attend.", source) == ("Lelandais attend.", 0)
 
 
 def test_a_view_written_as_one_quotation_is_unwrapped_but_real_quotes_stay() -> None:

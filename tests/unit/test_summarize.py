@@ -303,3 +303,31 @@ async def test_an_analogy_is_kept_as_written_when_no_question_follows_the_lead()
 )
 def test_closing_question_is_the_question_the_continuation_opens_with(continuation: str, question: str) -> None:
     assert closing_question(continuation) == question
+
+
+async def test_the_analogy_does_not_name_the_article_s_people_even_in_its_question() -> None:
+    article = Article(
+        url="https://ex.fr/b",
+        final_url="https://ex.fr/b",
+        title="La mesure du ministre",
+        text=" ".join(f"Le ministre Jean Dupont défend la mesure numéro {i} devant les élus." for i in range(80)),
+        site="Ex",
+    )
+
+    def script(r: GenerationRequest) -> str:
+        if r.assistant_prefix.endswith(QUESTION_LEAD):
+            return " Jean Dupont doit-il céder aux commerçants ?"
+        if _which(r) == "exemple":
+            return _prose("exemple")[:-1] + ". Jean Dupont passe le matin."
+        return _distinct(r)
+
+    backend = ScriptedBackend(script)
+    runner = ModelRunner(lambda: backend, max_batch_size=1)
+    try:
+        digest = await Summarizer(runner, PromptSet.load(), article_tokens=300).summarize(article, Length.STANDARD)
+    finally:
+        await runner.close()
+    exemple = digest.parts[Part.EXEMPLE]
+    # The sentence naming him is dropped, and the question that names him is not added.
+    assert exemple == "Imaginez que " + _prose("exemple").replace("Le ", "le ", 1)
+    assert digest.stats["people_dropped"] == 1 and digest.stats["question_turns"] == 1
