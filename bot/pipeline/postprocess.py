@@ -142,6 +142,28 @@ def _is_heading_line(line: str) -> bool:
     )
 
 
+#: A first line of at most this many words, without a full stop, before more text, is a title.
+TITLE_MAX_WORDS = 12
+
+
+def _is_title_line(line: str, rest: list[str]) -> bool:
+    """A title the model put first ("3 verrückte Orte en Berlin", the German page's own title, over
+    its recap): short, no closing punctuation, not a bullet, and followed by prose, a line that starts
+    a new sentence (a lower-case start: the same sentence, wrapped) and has a full stop (lines without
+    any: a list without bullets, whose first item is no title)."""
+    stripped = line.strip()
+    if not stripped or stripped[-1] in _SENTENCE_END_CHARS or _BULLET.match(line):
+        return False
+    if len(stripped.split()) > TITLE_MAX_WORDS:
+        return False
+    following = next((r.strip() for r in rest if _has_text(r)), "")
+    return (
+        bool(following)
+        and (following[0].isupper() or following[0].isdigit())
+        and any(c in following for c in ".!?…")
+    )
+
+
 def clean_prose(text: str, *, max_paragraphs: int, seen: str = "") -> str:
     """Plain prose: no headings, bold, bullets or intro line; complete sentences; at most N paragraphs.
 
@@ -151,13 +173,16 @@ def clean_prose(text: str, *, max_paragraphs: int, seen: str = "") -> str:
     lines = text.split("\n")
     # The model sometimes goes on to write the next part: stop at the first heading after content.
     kept: list[str] = []
-    for line in lines:
+    for index, line in enumerate(lines):
         if _is_heading_line(line):
             if any(_has_text(k) for k in kept):
                 break
             continue
-        if not any(_has_text(k) for k in kept) and line.strip().endswith(":") and len(line) < 160:
-            continue  # "Voici le récapitulatif :" announces, says nothing
+        if not any(_has_text(k) for k in kept):
+            if line.strip().endswith(":") and len(line) < 160:
+                continue  # "Voici le récapitulatif :" announces, says nothing
+            if _is_title_line(line, lines[index + 1 :]):
+                continue
         kept.append(line)
     paragraphs: list[str] = []
     current: list[str] = []

@@ -233,6 +233,22 @@ def test_the_analogy_loses_the_sentences_that_name_the_article_s_people() -> Non
     assert drop_sentences_naming_people("Lelandais attend.", source) == ("Lelandais attend.", 0)
 
 
+def test_a_title_put_over_the_prose_is_dropped() -> None:
+    """tricky03's recap opened on the German page's own title, as a line of its own."""
+    prose = "Trois lieux insolites de Berlin sont décrits. Le blog les recommande."
+    assert clean_prose("3 verrückte Orte en Berlin\n\n" + prose, max_paragraphs=3) == prose
+    # Not a title: a sentence wrapped over two lines, the first item of a list without bullets, a
+    # bullet, or a line with nothing after it.
+    wrapped = "La CGT annonce 12 000 grévistes\nà Lyon mardi. Les syndicats suivent."
+    assert clean_prose(wrapped, max_paragraphs=1).startswith("La CGT annonce 12 000 grévistes à Lyon")
+    listed = "Le glyphosate sera interdit\nLes agriculteurs protestent\nLa FNSEA réagit"
+    assert clean_prose(listed, max_paragraphs=1).startswith("Le glyphosate sera interdit")
+    assert clean_prose("- La grève continue\n- Les syndicats suivent.", max_paragraphs=1) == (
+        "La grève continue. Les syndicats suivent."
+    )
+    assert clean_prose("La grève continue", max_paragraphs=1) == "La grève continue."
+
+
 def test_a_view_written_as_one_quotation_is_unwrapped_but_real_quotes_stay() -> None:
     """orangesum-1's optimistic and pessimistic views came whole in quotation marks, opening on
     "Il est important de comprendre que", which says nothing."""
