@@ -11,17 +11,23 @@ from bot.model.runner import ModelRunner
 from bot.pipeline.summarize import UNWRITTEN
 
 
-async def test_each_variant_answers_its_own_prompt_after_the_same_earlier_parts(tmp_path: Path) -> None:
-    args = argparse.Namespace(
-        part="neutre",
-        pages=["fr09-ledevoir-trottinettes"],
+def _args(tmp_path: Path, *, part: str, pages: list[str], skip: int) -> argparse.Namespace:
+    """part_ab's command line: one OrangeSum item after `skip`, the echo model, court length."""
+    return argparse.Namespace(
+        part=part,
+        pages=pages,
         orangesum=1,
-        skip=1,  # the second OrangeSum item, not the first
+        skip=skip,
         model="echo",
         backend="echo",
         length="court",
         data_dir=str(tmp_path),
     )
+
+
+async def test_each_variant_answers_its_own_prompt_after_the_same_earlier_parts(tmp_path: Path) -> None:
+    # The second OrangeSum item, not the first, after a corpus page.
+    args = _args(tmp_path, part="neutre", pages=["fr09-ledevoir-trottinettes"], skip=1)
     # The echo model starts its answer with the instruction's first sentence: each text shows its prompt.
     # (No word count in it: the neutral view's sentences naming a number absent from the article go.)
     variant = "Pèse les arguments du zéphyr en {paragraphs}. Environ {words} mots."
@@ -45,16 +51,7 @@ async def test_each_variant_answers_its_own_prompt_after_the_same_earlier_parts(
 
 
 async def test_a_variant_may_change_the_words_the_answer_is_made_to_open_with(tmp_path: Path) -> None:
-    args = argparse.Namespace(
-        part="exemple",
-        pages=[],
-        orangesum=1,
-        skip=0,
-        model="echo",
-        backend="echo",
-        length="court",
-        data_dir=str(tmp_path),
-    )
+    args = _args(tmp_path, part="exemple", pages=[], skip=0)
     variant = "opening: Songez\nDécris une scène du zéphyr. Environ {words} mots."
     runner = ModelRunner(lambda: EchoBackend(echo_instruction=True))
     report = await part_ab.run(args, {"songe": variant}, runner=runner)
