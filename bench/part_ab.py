@@ -44,6 +44,7 @@ from bot.pipeline.summarize import (  # noqa: E402
     UNWRITTEN,
     Summarizer,
     _PartJob,
+    ends_on_question,
     usable,
 )
 from bot.pipeline.textmetrics import words  # noqa: E402
@@ -203,7 +204,7 @@ def _report(per_item: list[Item], names: list[str]) -> str:
             novel += sum(1 for w in own if w not in known)
             if own:
                 shares.append(sum(1 for w in own if w in in_article) / len(own))
-        questions = sum(1 for t in texts if t.rstrip().endswith("?"))
+        questions = sum(1 for t in texts if ends_on_question(t))
         scored = [(t, gold) for t, (_, _, gold, _) in zip(texts, per_item, strict=True) if gold]
         rouge = (
             f" {mean(rouge_n(t, g, 1) for t, g in scored):.3f} / {mean(rouge_n(t, g, 2) for t, g in scored):.3f} / "

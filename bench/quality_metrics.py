@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.core.types import Digest, Part
+from bot.pipeline.summarize import ends_on_question
 from bot.pipeline.textmetrics import (
     ENGLISH,
     FRENCH_HINTS,
@@ -101,7 +102,7 @@ def score_digest(digest: Digest, markdown: str, source: str) -> DigestScores:
         facts=total,
         bullets=sum(bullet_lines(t) for t in texts.values()),
         hook_chars=len(texts[Part.ACCROCHE]),
-        question_end=texts[Part.EXEMPLE].rstrip().endswith("?"),
+        question_end=ends_on_question(texts[Part.EXEMPLE]),
     )
 
 

@@ -305,7 +305,7 @@ class Summarizer:
         if set(UNUSABLE_PROBLEMS) & set(best[0].problems):
             return ""
         text = best[1]
-        if part in QUESTION_ENDED and not text.rstrip().endswith("?"):
+        if part in QUESTION_ENDED and not ends_on_question(text):
             text = await self._end_on_question(job, messages, text, stats)
         return text
 
@@ -369,6 +369,11 @@ def _count(stats: dict[str, float], result: GenerationResult) -> None:
         ("decode_seconds", result.decode_seconds),
     ):
         stats[key] += value
+
+
+def ends_on_question(text: str) -> bool:
+    """Whether a part ends on a question, as the analogy must (also what the benches count)."""
+    return text.rstrip().endswith("?")
 
 
 _QUESTION = re.compile(r"[^.!?…\n]*?\w[^.!?…\n]*\?")

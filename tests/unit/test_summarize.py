@@ -40,11 +40,11 @@ def _distinct(r: GenerationRequest) -> str:
     return _prose(key)[:-1] + " ?" if key == "exemple" else _prose(key)
 
 
-async def _run(script, length: Length = Length.STANDARD):  # type: ignore[no-untyped-def]
+async def _run(script, length: Length = Length.STANDARD, article: Article = ARTICLE):  # type: ignore[no-untyped-def]
     backend = ScriptedBackend(script)
     runner = ModelRunner(lambda: backend, max_batch_size=1)
     try:
-        digest = await Summarizer(runner, PromptSet.load(), article_tokens=300).summarize(ARTICLE, length)
+        digest = await Summarizer(runner, PromptSet.load(), article_tokens=300).summarize(article, length)
     finally:
         await runner.close()
     return digest, backend
@@ -321,12 +321,7 @@ async def test_the_analogy_does_not_name_the_article_s_people_even_in_its_questi
             return _prose("exemple")[:-1] + ". Jean Dupont passe le matin."
         return _distinct(r)
 
-    backend = ScriptedBackend(script)
-    runner = ModelRunner(lambda: backend, max_batch_size=1)
-    try:
-        digest = await Summarizer(runner, PromptSet.load(), article_tokens=300).summarize(article, Length.STANDARD)
-    finally:
-        await runner.close()
+    digest, _backend = await _run(script, article=article)
     exemple = digest.parts[Part.EXEMPLE]
     # The sentence naming him is dropped, and the question that names him is not added.
     assert exemple == "Imaginez que " + _prose("exemple").replace("Le ", "le ", 1)
