@@ -95,7 +95,7 @@ def _row(name: str, s: DigestScores, seconds: float, extra: str = "") -> str:
 
 
 HEADER = (
-    "| item | structure | French parts | stray EN words | copied 8-grams | copied (recap) | max ROUGE-L "
+    "| item | structure | French parts | stray foreign words | copied 8-grams | copied (recap) | max ROUGE-L "
     "between parts | opt vs pess | unsupported facts | bullet lines | hook chars | s |\n"
     "|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
@@ -234,7 +234,7 @@ async def run(args: argparse.Namespace) -> str:
     overall = [
         f"- items digested: {n} ({len(failures)} refused: {'; '.join(failures) or 'none'}); {total / 60:.1f} min",
         f"- structure: {sum(s.structure for s in scores)}/{n}",
-        f"- every part French: {sum(s.french_parts == 6 for s in scores)}/{n}; stray English words: "
+        f"- every part French: {sum(s.french_parts == 6 for s in scores)}/{n}; stray English or German words: "
         f"{sum(len(s.stray_words) for s in scores)} in all",
         f"- copied 8-grams: {mean(s.copy_overall for s in scores):.1%} of the digest (target ≤ 5%), "
         f"{mean(s.copy_recap for s in scores):.1%} of the recap (target ≤ 15%)",

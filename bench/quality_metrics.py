@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from bot.core.types import Digest, Part
 from bot.pipeline.summarize import ends_on_question
 from bot.pipeline.textmetrics import (
-    ENGLISH,
+    FOREIGN,
     FRENCH_HINTS,
     SENTENCE_BREAK,
     copy_rate,
@@ -24,13 +24,13 @@ from bot.pipeline.textmetrics import (
     ngrams,
     rouge_l,
     rouge_n,
-    stray_english,
+    stray_foreign,
     unsupported_facts,
     words,
 )
 
 __all__ = [
-    "ENGLISH",
+    "FOREIGN",
     "FRENCH_HINTS",
     "copy_rate",
     "facts",
@@ -38,7 +38,7 @@ __all__ = [
     "ngrams",
     "rouge_l",
     "rouge_n",
-    "stray_english",
+    "stray_foreign",
     "unsupported_facts",
     "words",
 ]
@@ -85,7 +85,7 @@ class DigestScores:
 def score_digest(digest: Digest, markdown: str, source: str) -> DigestScores:
     written = [p for p in Part if p is not Part.REFERENCE]
     texts = {p: digest.parts[p] for p in written}
-    stray = [w for p in written for w in stray_english(texts[p])]
+    stray = [w for p in written for w in stray_foreign(texts[p])]
     all_text = "\n".join(texts.values())
     pairs = [(a, b) for i, a in enumerate(VIEW_PARTS) for b in VIEW_PARTS[i + 1 :]]
     missing, total = unsupported_facts(texts[Part.RECAP], source)

@@ -1,7 +1,7 @@
 """The check each written part passes before it goes into a digest, and the retry advice when not.
 
 Each failure names a problem the quality bench measures (issue #6): an empty part, a part not in
-French or with stray English words, a part far too short, a part copying the article, a part
+French or with stray English or German words, a part far too short, a part copying the article, a part
 repeating an earlier one, a factual part stating a number or name the article does not give, a part
 restating an instruction. The summarizer regenerates a failing part once, with the advice for its
 problems added to the instruction, and keeps whichever attempt is less bad (`Verdict.badness`).
@@ -9,11 +9,12 @@ problems added to the instruction, and keeps whichever attempt is less bad (`Ver
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.core.types import Part
-from bot.pipeline.textmetrics import copy_rate, is_french, rouge_l, stray_english, unsupported, words
+from bot.pipeline.textmetrics import copy_rate, is_french, rouge_l, stray_foreign, unsupported, words
 
 #: Share of a part's word 8-grams allowed to come from the article (targets: recap ≤ 15%, digest ≤ 5%).
 COPY_LIMITS: dict[Part, float] = {Part.RECAP: 0.15, Part.ACCROCHE: 0.25}
@@ -50,13 +51,23 @@ ALWAYS_RETRIED_PARTS = frozenset({Part.RECAP})
 ADVICE = {
     "vide": "Écris cette partie : quelques phrases complètes.",
     "langue": "Réponds uniquement en français, en prose, avec des phrases complètes.",
-    "anglais": "Écris tout en français, sans aucun mot anglais.",
+    "etranger": "Écris tout en français, sans aucun mot anglais ou allemand.",
     "court": "Développe davantage : environ {words} mots, en phrases complètes.",
     "copie": "Reformule avec tes propres mots : ne recopie aucune phrase de l'article.",
     "redite": "Ne répète pas ce que disent les parties précédentes : apporte un angle nouveau.",
     "invente": "N'écris aucun chiffre, aucune date ni aucun nom qui ne figure pas dans l'article.",
     "consigne": "Ne recopie pas les consignes : rédige le texte demandé, sur le sujet de l'article.",
 }
+
+
+@functools.lru_cache(maxsize=4)
+def _allowed_from_article(article: str) -> frozenset[str]:
+    """The words a part may take from the article even when they are foreign: a French article's
+    words (a title or a phrase it quotes in English, "fact-checking"). A foreign article's own words
+    are what a French digest must translate: tricky03's German page gave the recap "3 verrückte
+    Orte en Berlin" and "beaucoup de choses verrücktes", which an exemption of the article's words
+    let through."""
+    return frozenset(words(article)) if is_french(article) else frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +106,9 @@ def check_part(
     if not is_french(text):
         found.append("langue")
         badness += 100
-    source_words = set(words(article))
-    stray = [w for w in stray_english(text) if w not in source_words]
+    stray = [w for w in stray_foreign(text) if w not in _allowed_from_article(article)]
     if stray:
-        found.append("anglais")
+        found.append("etranger")
         badness += 5 * len(stray)
     if part is not Part.ACCROCHE and len(tokens) < SHORT_SHARE * target_words:
         found.append("court")

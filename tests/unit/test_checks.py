@@ -30,7 +30,7 @@ def test_english_short_and_empty_parts_fail() -> None:
     english = "The government presented a bill and the unions say that it is unfair to the workers of the country."
     assert "langue" in check_part(Part.NEUTRE, english, target_words=20, article=ARTICLE, earlier={}).problems
     stray = OWN + " It is a debate."
-    assert "anglais" in check_part(Part.NEUTRE, stray, target_words=40, article=ARTICLE, earlier={}).problems
+    assert "etranger" in check_part(Part.NEUTRE, stray, target_words=40, article=ARTICLE, earlier={}).problems
     short = "Le texte change l'âge de départ."
     verdict = check_part(Part.NEUTRE, short, target_words=60, article=ARTICLE, earlier={})
     assert verdict.problems == ("court",) and "environ 60 mots" in verdict.advice(60)
@@ -39,6 +39,19 @@ def test_english_short_and_empty_parts_fail() -> None:
     stray_too = check_part(Part.NEUTRE, short + " It is a debate.", target_words=60, article=ARTICLE, earlier={})
     assert stray_too.retry(Part.NEUTRE)
     assert check_part(Part.NEUTRE, "", target_words=60, article=ARTICLE, earlier={}).problems == ("vide",)
+
+
+def test_foreign_words_a_french_article_uses_are_allowed_a_foreign_articles_are_not() -> None:
+    quoting = ARTICLE + " Le ministre parle de « fact checking » et de policy making."
+    part = OWN + " Le ministre invoque le policy making."
+    assert check_part(Part.NEUTRE, part, target_words=40, article=quoting, earlier={}).ok
+    german = (
+        "Drei verrückte Orte in Berlin: die S-Bahn ist nicht nur ein Verkehrsmittel, sondern auch "
+        "eine Reise durch die Stadt, und ich bin jetzt seit neun Jahren dabei."
+    )
+    recap = OWN + " Ce sont trois lieux verrückte de la capitale allemande."
+    verdict = check_part(Part.RECAP, recap, target_words=40, article=german, earlier={})
+    assert verdict.problems == ("etranger",) and "aucun mot anglais ou allemand" in verdict.advice(40)
 
 
 def test_repeating_an_earlier_part_fails_and_opposite_views_are_held_stricter() -> None:

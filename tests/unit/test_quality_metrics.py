@@ -12,7 +12,7 @@ from bench.quality_metrics import (
     rouge_n,
     score_digest,
     shared_opening,
-    stray_english,
+    stray_foreign,
     structure_ok,
     unsupported_facts,
 )
@@ -39,7 +39,26 @@ def test_copy_rate_counts_eight_grams() -> None:
 def test_language_and_stray_words() -> None:
     assert is_french("Le gouvernement a présenté la réforme des retraites dans un texte très attendu.")
     assert not is_french("The government presented the pension reform in a much awaited text and this is it.")
-    assert stray_english("La réforme, however, est contestée.") == ["however"]
+    assert stray_foreign("La réforme, however, est contestée.") == ["however"]
+    assert not is_french("Die Regierung hat die Rentenreform vorgestellt und sie ist nicht beliebt, sagt er.")
+
+
+def test_stray_foreign_words_include_content_words_and_german() -> None:
+    # tricky03's recap, written from a German page: the German adjective gives it away; "Orte",
+    # capitalised as German nouns are, passes for a name.
+    recap = "3 Orte verrückte en Berlin. In Berlin, il y a déjà beaucoup de choses verrücktes."
+    assert stray_foreign(recap) == ["verrückte", "verrücktes"]
+    assert stray_foreign("Les juges (judges) ont statué und la loi passe.") == ["judges", "und"]
+    assert stray_foreign("The project was approved.") == ["the", "project", "was", "approved"]
+
+
+def test_french_prose_names_quotes_and_loanwords_are_not_stray() -> None:
+    french = (
+        "Les uns dorment, il dort, il nie tout, in extremis. Ursula von der Leyen cite The Guardian et "
+        "« The Art of the Deal », mange un fast-food pendant le week-end, lance une start-up de "
+        "fact-checking et vise un best-seller. Le glyphosate et les trottinettes font débat."
+    )
+    assert stray_foreign(french) == []
 
 
 def test_unsupported_facts() -> None:
