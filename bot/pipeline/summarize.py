@@ -8,12 +8,14 @@ conversation: the article is read (prefilled) once and each later turn only adds
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bot.core.types import Article, Digest, Length, Part
 from bot.model.backend import GenerationParams, GenerationRequest, GenerationResult, Message
@@ -51,6 +53,10 @@ QUESTION_MAX_TOKENS = 40
 CONDENSED_NOTE = "(Article long : seuls ses passages essentiels sont reproduits, les coupes sont marquées […].)\n"
 
 UNWRITTEN = "(Cette partie n'a pas pu être rédigée automatiquement pour cet article.)"
+
+
+def _add_source(hook: AntiCopyHook, written: str, backend: Any) -> None:
+    hook.add_source(backend.tokenize(written))  # a backend with a logits hook tokenizes (bot.model.backend)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,9 +197,7 @@ class Summarizer:
                 messages += [Message("user", instruction), Message("assistant", text)]
                 if hook is not None and part is not Part.ACCROCHE:
                     # A later part must not copy this one either (opinions repeating each other).
-                    await self._runner.call(
-                        lambda backend, written=text, index=hook: index.add_source(backend.tokenize(written))
-                    )
+                    await self._runner.call(functools.partial(_add_source, hook, text))
         finally:
             await self._runner.end_session(session)
         if hook is not None:
