@@ -9,12 +9,11 @@ problems added to the instruction, and keeps whichever attempt is less bad (`Ver
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.core.types import Part
-from bot.pipeline.textmetrics import copy_rate, is_french, rouge_l, stray_foreign, unsupported, words
+from bot.pipeline.textmetrics import copy_rate, is_french, rouge_l, stray_words, unsupported, words
 
 #: Share of a part's word 8-grams allowed to come from the article (targets: recap ≤ 15%, digest ≤ 5%).
 COPY_LIMITS: dict[Part, float] = {Part.RECAP: 0.15, Part.ACCROCHE: 0.25}
@@ -60,16 +59,6 @@ ADVICE = {
 }
 
 
-@functools.lru_cache(maxsize=4)
-def _allowed_from_article(article: str) -> frozenset[str]:
-    """The words a part may take from the article even when they are foreign: a French article's
-    words (a title or a phrase it quotes in English, "fact-checking"). A foreign article's own words
-    are what a French digest must translate: tricky03's German page gave the recap "3 verrückte
-    Orte en Berlin" and "beaucoup de choses verrücktes", which an exemption of the article's words
-    let through."""
-    return frozenset(words(article)) if is_french(article) else frozenset()
-
-
 @dataclass(frozen=True, slots=True)
 class Verdict:
     problems: tuple[str, ...]
@@ -106,7 +95,7 @@ def check_part(
     if not is_french(text):
         found.append("langue")
         badness += 100
-    stray = [w for w in stray_foreign(text) if w not in _allowed_from_article(article)]
+    stray = stray_words(text, article)
     if stray:
         found.append("etranger")
         badness += 5 * len(stray)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from bot.core.types import Article, Part
 from bot.pipeline.condense import content_words, split_sentences
 from bot.pipeline.hashtags import topic_tags
-from bot.pipeline.textmetrics import facts, is_french, names_in, people, rouge_l, unsupported, words
+from bot.pipeline.textmetrics import facts, is_french, names_in, people, rouge_l, stray_words, unsupported, words
 
 _HEADING_WORDS = (
     "accroche",
@@ -346,6 +346,17 @@ def drop_sentences_naming_people(text: str, source: str) -> tuple[str, int]:
     """
     names = people(source)
     return _drop_sentences(text, lambda sentence: bool(names_in(sentence, names)))
+
+
+def drop_sentences_with_foreign_words(text: str, source: str) -> tuple[str, int]:
+    """Remove the sentences of a part that hold stray English or German words (`stray_words`).
+
+    From a foreign page the model now and then writes a sentence half in the page's language ("In
+    Berlin, je suis maintenant 9 ans et ai déjà beaucoup de choses verrücktes"), or keeps one English
+    word ("des techniques typiques des terrorists", fr21's sample). Kept as it is when every
+    sentence has one (the part's check then asks for another attempt). Returns (text, sentences dropped).
+    """
+    return _drop_sentences(text, lambda sentence: bool(stray_words(sentence, source)))
 
 
 def _drop_sentences(text: str, drop: Callable[[str], bool]) -> tuple[str, int]:

@@ -28,6 +28,7 @@ from bot.pipeline.postprocess import (
     build_hook,
     clean_prose,
     drop_sentences_naming_people,
+    drop_sentences_with_foreign_words,
     drop_unsupported_sentences,
     reference_line,
 )
@@ -168,6 +169,7 @@ class Summarizer:
             "unsupported_dropped": 0.0,  # sentences of the factual parts naming a fact not in the article
             "question_turns": 0.0,  # turns asking for the analogy's closing question (QUESTION_LEAD)
             "people_dropped": 0.0,  # sentences of the analogy naming the article's people
+            "foreign_dropped": 0.0,  # sentences holding stray English or German words
         }
         try:
             for index, part in enumerate(GENERATION_ORDER):
@@ -273,6 +275,8 @@ class Summarizer:
             else:
                 seen = "\n".join(t for p, t in job.earlier.items() if p is not Part.REFERENCE)
                 cleaned = clean_prose(result.text, max_paragraphs=shape.paragraphs, seen=seen)
+                cleaned, dropped = drop_sentences_with_foreign_words(cleaned, job.article)
+                stats["foreign_dropped"] += dropped
                 if part in FACTUAL_PARTS:
                     cleaned, dropped = drop_unsupported_sentences(cleaned, job.article)
                     stats["unsupported_dropped"] += dropped

@@ -175,6 +175,23 @@ def stray_foreign(text: str) -> list[str]:
     return found
 
 
+@functools.lru_cache(maxsize=4)
+def _allowed_from(article: str) -> frozenset[str]:
+    """The words a part may take from the article even when they are foreign: a French article's
+    words (a title or a phrase it quotes in English, "fact-checking"). A foreign article's own words
+    are what a French digest must translate: tricky03's German page gave the recap "3 verrückte
+    Orte en Berlin" and "beaucoup de choses verrücktes", which an exemption of the article's words
+    let through."""
+    return frozenset(words(article)) if is_french(article) else frozenset()
+
+
+def stray_words(text: str, article: str) -> list[str]:
+    """The stray English or German words of a part (`stray_foreign`) that its article does not
+    excuse: a French article's own words are allowed, a foreign article's are not."""
+    allowed = _allowed_from(article)
+    return [w for w in stray_foreign(text) if w not in allowed]
+
+
 def is_french(text: str) -> bool:
     tokens = words(text)
     if len(tokens) < 5:

@@ -10,6 +10,7 @@ from bot.pipeline.postprocess import (
     choose_emoji,
     clean_prose,
     drop_sentences_naming_people,
+    drop_sentences_with_foreign_words,
     drop_unsupported_sentences,
     french_date,
     hashtags_from,
@@ -231,6 +232,19 @@ def test_the_analogy_loses_the_sentences_that_name_the_article_s_people() -> Non
     assert names_in("La maurelle et Maurels fleurissent.", people(source)) == []
     # When every sentence names one, nothing is dropped (the analogy would be empty).
     assert drop_sentences_naming_people("Lelandais attend.", source) == ("Lelandais attend.", 0)
+
+
+def test_sentences_with_stray_foreign_words_are_dropped_unless_a_french_article_uses_them() -> None:
+    german = "Drei verrückte Orte in Berlin: die S-Bahn ist nicht nur ein Verkehrsmittel, sagt er."
+    recap = "Le blog décrit trois lieux de Berlin. Il y a beaucoup de choses verrücktes. Le métro les relie."
+    assert drop_sentences_with_foreign_words(recap, german) == (
+        "Le blog décrit trois lieux de Berlin. Le métro les relie.",
+        1,
+    )
+    french = "Le ministre défend le fact checking et une policy claire, dit-il aux députés réunis mardi."
+    view = "Le ministre parle de policy. Les députés doutent."
+    assert drop_sentences_with_foreign_words(view, french) == (view, 0)
+    assert drop_sentences_with_foreign_words("Die S-Bahn ist pünktlich.", german) == ("Die S-Bahn ist pünktlich.", 0)
 
 
 def test_a_title_put_over_the_prose_is_dropped() -> None:

@@ -154,6 +154,18 @@ async def test_a_recap_sentence_with_a_figure_the_article_lacks_is_dropped() -> 
     assert digest.stats["regenerated_parts"] == 0  # what was left passed its check
 
 
+async def test_a_sentence_half_in_german_is_dropped_from_a_view() -> None:
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "neutre":
+            return _prose("neutre") + " In Berlin, il y a beaucoup de choses verrücktes und schöne Orte."
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert digest.parts[Part.NEUTRE] == _prose("neutre")
+    assert digest.stats["foreign_dropped"] == 1
+    assert digest.stats["regenerated_parts"] == 0
+
+
 @pytest.mark.parametrize("length", list(Length))
 async def test_lengths_scale_token_budgets(length: Length) -> None:
     digest, backend = await _run(lambda r: "Texte.", length)
