@@ -135,10 +135,15 @@ def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
     def avg(key: str) -> float:
         return mean(st.get(key, 0.0) for st in stats)
 
+    def total(key: str) -> str:
+        return f"{sum(st.get(key, 0.0) for st in stats):.0f}"
+
     return (
         f"- anti-copy strength {strength:g}; parts regenerated after a failed check: {regenerated:.0f} of "
         f"{6 * len(stats)} (problems seen, both attempts counted: {found}); fallback parts: {fallbacks:.0f}; "
-        f"turns asking for the analogy's question: {sum(st.get('question_turns', 0) for st in stats):.0f}; "
+        f"turns asking for the analogy's question: {total('question_turns')}; sentences dropped (all "
+        f"attempts): made-up facts {total('unsupported_dropped')}, naming people in the analogy "
+        f"{total('people_dropped')}, stray foreign words {total('foreign_dropped')}; "
         f"median digest time {median:.0f} s (mean per digest: prefill {avg('prefill_seconds'):.1f} s for "
         f"{avg('prefilled_tokens'):.0f} tokens, decode {avg('decode_seconds'):.1f} s for "
         f"{avg('completion_tokens'):.0f} tokens)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.quality import SAMPLE_PAGES, corpus_items
+from bench.quality import SAMPLE_PAGES, _checks_line, corpus_items
 
 
 def test_sample_pages_exist_and_are_selected_alone() -> None:
@@ -20,3 +20,15 @@ def test_pages_may_be_named_and_a_wrong_name_stops_the_bench() -> None:
     assert [p.name for p in picked] == ["fr25-orangesum-grand-debat-maire", "tricky03-mojibake-utf8-as-cp1252-de"]
     with pytest.raises(SystemExit, match="fr99-absent"):
         corpus_items("fr25-orangesum-grand-debat-maire,fr99-absent")
+
+
+def test_the_checks_line_sums_each_digests_counts() -> None:
+    stats = [
+        {"regenerated_parts": 2, "problem_etranger": 1, "foreign_dropped": 1, "unsupported_dropped": 3, "seconds": 50},
+        {"regenerated_parts": 1, "problem_court": 2, "foreign_dropped": 2, "people_dropped": 1, "seconds": 70},
+    ]
+    line = _checks_line(stats, 4)
+    assert "parts regenerated after a failed check: 3 of 12" in line
+    assert "both attempts counted: court 2, etranger 1)" in line
+    assert "made-up facts 3, naming people in the analogy 1, stray foreign words 3" in line
+    assert "median digest time 70 s" in line
