@@ -251,6 +251,11 @@ async def run(args: argparse.Namespace) -> str:
         f"- bullet lines: {sum(s.bullets for s in scores)}; hook ≤ 280 chars: "
         f"{sum(s.hook_chars <= 280 for s in scores)}/{n}; analogy ending on a question: "
         f"{sum(s.question_end for s in scores)}/{n}",
+        f"- on the subject (grounded_share: content words beginning like a word of the article or the "
+        f"recap): hook {mean(s.hook_grounded for s in scores):.2f} mean, "
+        f"{sum(s.hook_grounded < 0.2 for s in scores)}/{n} under 0.2; views "
+        f"{mean(s.views_grounded for s in scores):.2f} mean, "
+        f"{sum(s.views_grounded < 0.4 for s in scores)}/{n} under 0.4",
         _openings_line(written),
         _checks_line(stats, strength),
     ]

@@ -65,6 +65,24 @@ def structure_ok(markdown: str) -> bool:
     return bool(hook) and positions == sorted(positions)
 
 
+#: Letters of a word compared by `grounded_share` ("retraites" and "retraite" match, "réforme" and
+#: "réformer" too; a 1.5B model's paraphrase rarely keeps more).
+GROUNDING_PREFIX = 5
+_HASHTAG = re.compile(r"#\w+")
+
+
+def grounded_share(text: str, *references: str) -> float:
+    """Share of the text's content words (5 letters or more, hashtags left out) that begin like a word
+    of the references: how much of a part stays on the article's subject. A hook announcing "la
+    nouvelle sur les retraites" for a page on Berlin's sights scores near 0; a faithful one, about 0.5
+    (the rest is the part's own wording: "nouvelle", "importante")."""
+    content = [w for w in words(_HASHTAG.sub(" ", text)) if len(w) >= GROUNDING_PREFIX and w.isalpha()]
+    if not content:
+        return 1.0
+    stems = {w[:GROUNDING_PREFIX] for ref in references for w in words(ref) if len(w) >= GROUNDING_PREFIX}
+    return sum(w[:GROUNDING_PREFIX] in stems for w in content) / len(content)
+
+
 @dataclass
 class DigestScores:
     structure: bool
@@ -80,6 +98,8 @@ class DigestScores:
     bullets: int
     hook_chars: int
     question_end: bool  # the analogy ends on its open question (DIGEST_FORMAT.md)
+    hook_grounded: float  # grounded_share of the hook in the article and the recap
+    views_grounded: float  # ...of the neutral, optimistic and pessimistic views together
 
 
 def score_digest(digest: Digest, markdown: str, source: str) -> DigestScores:
@@ -103,6 +123,10 @@ def score_digest(digest: Digest, markdown: str, source: str) -> DigestScores:
         bullets=sum(bullet_lines(t) for t in texts.values()),
         hook_chars=len(texts[Part.ACCROCHE]),
         question_end=ends_on_question(texts[Part.EXEMPLE]),
+        hook_grounded=grounded_share(texts[Part.ACCROCHE], source, texts[Part.RECAP]),
+        views_grounded=grounded_share(
+            "\n".join(texts[p] for p in (Part.NEUTRE, Part.OPTIMISTE, Part.PESSIMISTE)), source, texts[Part.RECAP]
+        ),
     )
 
 

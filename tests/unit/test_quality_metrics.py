@@ -5,6 +5,7 @@ from pathlib import Path
 from bench.quality_metrics import (
     copy_rate,
     facts,
+    grounded_share,
     is_french,
     lead_n,
     opening,
@@ -106,3 +107,15 @@ def test_shared_opening_finds_a_stock_phrase() -> None:
     # The format's "Imaginez" is skipped with or without "que"; a word starting with "que" is kept.
     assert opening("Imaginez une boulangère qui ferme le mercredi") == "une boulangère qui ferme"
     assert opening("Imaginez quelqu'un qui attend") == "quelqu'un qui attend"
+
+
+def test_grounded_share_compares_word_beginnings_and_ignores_hashtags() -> None:
+    article = "Trois lieux insolites de Berlin : la Biosphère de Potsdam, la Crash Room, le Base Flying."
+    recap = "Le blog présente trois attractions berlinoises desservies par le train de banlieue."
+    # tricky03's hook (its example hashtags had seeded it): nothing on the subject.
+    off = "Une nouvelle sur les retraites en France, qui peut changer la vie des personnes. #Retraites #Berlin"
+    assert grounded_share(off, article, recap) == 0.0
+    on = "Trois attractions insolites de Berlin, du Crash Room à Potsdam, à découvrir en train. #Berlin"
+    # content words: trois attractions insolites berlin crash potsdam découvrir train -> 7 of 8 found
+    assert grounded_share(on, article, recap) == 7 / 8
+    assert grounded_share("Oui !", article) == 1.0  # no content word: nothing off the subject
