@@ -41,6 +41,7 @@ from bot.pipeline.prompts import PromptSet  # noqa: E402
 from bot.pipeline.summarize import (  # noqa: E402
     GENERATION_ORDER,
     LENGTHS,
+    OFF_CONVERSATION,
     UNWRITTEN,
     Summarizer,
     _PartJob,
@@ -139,13 +140,14 @@ async def _one_item(
             asked.append(plain(shipped, p))
             job = _PartJob(p, shapes[p], ask, session, article.text, usable(written), hook, full_check, tuple(asked))
             # As the summarizer does: a fallback for an unwritten part, kept out of the conversation
-            # (the model imitates a placeholder shown as its answer) except for the article's turn.
+            # (the model imitates a placeholder shown as its answer) except for the article's turn,
+            # and so is the hook's turn (OFF_CONVERSATION).
             text = await summ._write_part(job, messages, _Stats({})) or summ._fallback(p, condensed.text)
             written[p] = text
-            if text == UNWRITTEN and index > 0:
+            if (text == UNWRITTEN or p in OFF_CONVERSATION) and index > 0:
                 continue
             messages += [Message("user", ask), Message("assistant", text)]
-            if hook is not None and text != UNWRITTEN:
+            if hook is not None:
                 await runner.call(lambda b, t=text: hook.add_source(b.tokenize(t)))
     finally:
         await runner.end_session(session)

@@ -37,8 +37,15 @@ from bot.pipeline.textmetrics import names_in, people
 
 log = logging.getLogger(__name__)
 
-#: Order in which parts are written: facts first so the views and the hook can lean on them.
-GENERATION_ORDER = (Part.RECAP, Part.NEUTRE, Part.EXEMPLE, Part.OPTIMISTE, Part.PESSIMISTE, Part.ACCROCHE)
+#: Order in which parts are written: facts first so that the other parts can lean on them; the hook
+#: right after them, from the article and the recap alone (written last, it announced what the
+#: latest parts were about: tricky01's hook, on a thread about Python's __init__.py, was about
+#: "médicaments", the analogy's subject); the analogy after the views, so that they argue about
+#: the article, not about the analogy's neighbourhood (tricky01's views spoke of its "habitants").
+GENERATION_ORDER = (Part.RECAP, Part.ACCROCHE, Part.NEUTRE, Part.OPTIMISTE, Part.PESSIMISTE, Part.EXEMPLE)
+#: Parts whose turn stays out of the conversation the later parts continue: the hook, with the
+#: code's emoji and hashtags, is no model for prose.
+OFF_CONVERSATION = frozenset({Part.ACCROCHE})
 
 #: Words the analogy must open with (the format asks for "Imaginez que…").
 FORCED_OPENINGS = {Part.EXEMPLE: "Imaginez que"}
@@ -194,7 +201,7 @@ class Summarizer:
                 if part is Part.ACCROCHE:
                     text = build_hook(text, article, parts.get(Part.RECAP, ""), max_chars=HOOK_MAX_CHARS)
                 parts[part] = text
-                if text == UNWRITTEN and index > 0:
+                if (text == UNWRITTEN or part in OFF_CONVERSATION) and index > 0:
                     continue  # the turn is left out of the conversation (the first one holds the article)
                 messages += [Message("user", instruction), Message("assistant", text)]
                 if hook is not None and part is not Part.ACCROCHE:

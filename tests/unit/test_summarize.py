@@ -84,10 +84,15 @@ async def test_one_conversation_one_session_article_sent_once() -> None:
     assert digest.stats["regenerated_parts"] == 0
     assert len({r.session for r in requests}) == 1
     assert backend.ended == [requests[0].session]
-    # Every turn extends the previous conversation: the article is in the first user turn only.
+    # Every turn extends the previous conversation, but for the hook's (the second): written from
+    # the article and the recap alone, it is left out of what the views and the analogy continue.
+    # The article is in the first user turn only.
     first_user = requests[0].messages[1].content
     assert "DÉBUT DE L'ARTICLE" in first_user
-    for prev, nxt in itertools.pairwise(requests):
+    assert "l'accroche" in requests[1].messages[-1].content
+    assert requests[2].messages[: len(requests[1].messages) - 1] == requests[1].messages[:-1]
+    assert not any("accroche" in m.content for r in requests[2:] for m in r.messages)
+    for prev, nxt in itertools.pairwise([requests[0], *requests[2:]]):
         assert nxt.messages[: len(prev.messages)] == prev.messages
         assert sum("DÉBUT DE L'ARTICLE" in m.content for m in nxt.messages) == 1
     # The long article was condensed, and the prompt says so.
@@ -217,7 +222,7 @@ async def test_anticopy_hook_is_used_and_a_copying_part_is_redone_with_a_stronge
         key = _which(r)
         assert r.logits_hook is not None
         strengths.append((key, r.logits_hook.strength, r.messages[-1].content))  # type: ignore[attr-defined]
-        if key == "neutre" and len(strengths) == 2:
+        if key == "neutre" and [k for k, _s, _m in strengths].count("neutre") == 1:
             return ARTICLE.text[:600]  # pasted from the article
         return _distinct(r)
 
@@ -229,9 +234,9 @@ async def test_anticopy_hook_is_used_and_a_copying_part_is_redone_with_a_stronge
     finally:
         await runner.close()
     keys = [k for k, _s, _m in strengths]
-    assert keys == ["récapitulatif", "neutre", "neutre", "exemple", "optimiste", "pessimiste", "accroche"]
-    assert [s for _k, s, _m in strengths] == [4.0, 4.0, 8.0, 4.0, 4.0, 4.0, 4.0]
-    assert "ne recopie aucune phrase" in strengths[2][2]
+    assert keys == ["récapitulatif", "accroche", "neutre", "neutre", "optimiste", "pessimiste", "exemple"]
+    assert [s for _k, s, _m in strengths] == [4.0, 4.0, 4.0, 8.0, 4.0, 4.0, 4.0]
+    assert "ne recopie aucune phrase" in strengths[3][2]
     assert digest.parts[Part.NEUTRE] == _prose("neutre")
     assert digest.stats["regenerated_parts"] == 1 and digest.stats["problem_copie"] == 1
 
@@ -260,14 +265,15 @@ async def test_a_part_repeating_another_is_redone_and_the_better_attempt_kept() 
 async def test_a_hook_restating_an_instruction_is_redone_then_replaced_by_the_article_s_lead() -> None:
     def script(r: GenerationRequest) -> str:
         if _which(r) == "accroche":
-            return "Une analyse de la tension entre les positions en présence, ce que l'on sait et ce que l'on ignore."
+            # fr05's hook restated an instruction (the neutral view's, when the hook came last).
+            return "Une ou deux phrases courtes qui annoncent la nouvelle de cet article et pourquoi elle compte."
         return _distinct(r)
 
     digest, backend = await _run(script)
     assert sum(_which(r) == "accroche" for call in backend.calls for r in call) == 2
     assert digest.stats["problem_consigne"] == 2 and digest.stats["fallback_parts"] == 1
     hook = digest.parts[Part.ACCROCHE]
-    assert "positions en présence" not in hook
+    assert "pourquoi elle compte" not in hook
     assert hook.startswith("Phrase numéro 0 sur le glyphosate")  # the article's lead (the fallback)
 
 
@@ -287,9 +293,7 @@ async def test_an_analogy_ending_on_a_statement_is_led_into_its_question() -> No
     asked, closing = next((a, b) for a, b in itertools.pairwise(requests) if b.assistant_prefix.endswith(QUESTION_LEAD))
     assert closing.messages == asked.messages and closing.session == asked.session
     assert closing.assistant_prefix == exemple.removesuffix(" faut-il fermer le mercredi ?")
-    # Later parts see the analogy with its question.
-    later = requests[requests.index(closing) + 1]
-    assert later.messages[-2].content == exemple
+    assert closing is requests[-1]  # the analogy is written last
 
 
 async def test_an_analogy_is_kept_as_written_when_no_question_follows_the_lead() -> None:
