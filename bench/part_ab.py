@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 import time
@@ -45,6 +46,7 @@ from bot.pipeline.summarize import (  # noqa: E402
     UNWRITTEN,
     Summarizer,
     _PartJob,
+    add_source,
     ends_on_question,
     usable,
 )
@@ -148,7 +150,7 @@ async def _one_item(
                 continue
             messages += [Message("user", ask), Message("assistant", text)]
             if hook is not None:
-                await runner.call(lambda b, t=text: hook.add_source(b.tokenize(t)))
+                await runner.call(functools.partial(add_source, hook, text))
     finally:
         await runner.end_session(session)
     for r in results.values():

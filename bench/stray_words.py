@@ -36,7 +36,8 @@ def _lines(name: str, n: int) -> list[str]:
     return (ORANGESUM / name).read_text(encoding="utf-8").splitlines()[:n]
 
 
-def _pages(prefixes: tuple[str, ...] | None, french: bool) -> list[str]:
+def _pages(prefixes: tuple[str, ...] | None) -> list[str]:
+    """The extracted text of the corpus pages named by `prefixes`, or of the French ones."""
     texts = []
     for name, meta, doc in corpus_pages(CORPUS):
         is_french = name.startswith("fr") or meta.get("language") == "fr"
@@ -69,8 +70,8 @@ def main() -> None:
         "OrangeSum articles (French)": _lines("source_documents.txt", args.lines),
         "OrangeSum human summaries": _lines("gold.txt", args.lines),
         "BARThez's summaries": _lines("barthez.txt", args.lines),
-        "French corpus pages, extracted": _pages(None, french=True),
-        "English and German corpus pages": _pages(FOREIGN_PAGES, french=False),
+        "French corpus pages, extracted": _pages(None),
+        "English and German corpus pages": _pages(FOREIGN_PAGES),
         "bench/samples digests": [f.read_text(encoding="utf-8") for f in sorted(SAMPLES.glob("*.md"))],
     }
     rows = [

@@ -19,6 +19,7 @@ than fail the digest. Without CUDA, or MPS, the model runs on the CPU, with a lo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import importlib.util
 import inspect
@@ -918,11 +919,11 @@ def _as_id_list(value: int | list[int] | None) -> list[int]:
 def _cache_kwarg(model: Any) -> str:
     """The name a model takes its KV cache under: `cache` since transformers 5.24, which deprecates
     `past_key_values` (a FutureWarning now, an error from 5.40); older releases know only the latter."""
-    model_class = type(model)
-    if model_class not in _CACHE_KWARGS:
-        parameters = inspect.signature(model_class.forward).parameters
-        _CACHE_KWARGS[model_class] = "cache" if "cache" in parameters else "past_key_values"
-    return _CACHE_KWARGS[model_class]
+    model_class: type = type(model)
+    return _cache_kwarg_of(model_class)
 
 
-_CACHE_KWARGS: dict[type, str] = {}
+@functools.cache
+def _cache_kwarg_of(model_class: type) -> str:
+    parameters = inspect.signature(model_class.forward).parameters  # type: ignore[attr-defined]
+    return "cache" if "cache" in parameters else "past_key_values"

@@ -63,7 +63,8 @@ CONDENSED_NOTE = "(Article long : seuls ses passages essentiels sont reproduits,
 UNWRITTEN = "(Cette partie n'a pas pu être rédigée automatiquement pour cet article.)"
 
 
-def _add_source(hook: AntiCopyHook, written: str, backend: Any) -> None:
+def add_source(hook: AntiCopyHook, written: str, backend: Any) -> None:
+    """Make `written` (a part just written) a source the anti-copy hook keeps later parts from copying."""
     hook.add_source(backend.tokenize(written))  # a backend with a logits hook tokenizes (bot.model.backend)
 
 
@@ -204,9 +205,9 @@ class Summarizer:
                 if (text == UNWRITTEN or part in OFF_CONVERSATION) and index > 0:
                     continue  # the turn is left out of the conversation (the first one holds the article)
                 messages += [Message("user", instruction), Message("assistant", text)]
-                if hook is not None and part is not Part.ACCROCHE:
+                if hook is not None:
                     # A later part must not copy this one either (opinions repeating each other).
-                    await self._runner.call(functools.partial(_add_source, hook, text))
+                    await self._runner.call(functools.partial(add_source, hook, text))
         finally:
             await self._runner.end_session(session)
         if hook is not None:

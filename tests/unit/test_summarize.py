@@ -147,28 +147,25 @@ async def test_an_unwritten_part_is_not_shown_to_the_model_nor_checked_against()
     assert digest.stats["regenerated_parts"] == 1 and digest.stats["fallback_parts"] == 1
 
 
-async def test_a_recap_sentence_with_a_figure_the_article_lacks_is_dropped() -> None:
+@pytest.mark.parametrize(
+    ("key", "part", "extra", "stat"),
+    [
+        # A recap sentence naming a figure and a name the article lacks.
+        ("récapitulatif", Part.RECAP, " Le ministre Jean Valjean promet 7 500 000 euros.", "unsupported_dropped"),
+        # A view's sentence half in German.
+        ("neutre", Part.NEUTRE, " In Berlin, il y a beaucoup de choses verrücktes und schöne Orte.", "foreign_dropped"),
+    ],
+)
+async def test_a_sentence_the_code_refuses_is_dropped_and_the_rest_passes(
+    key: str, part: Part, extra: str, stat: str
+) -> None:
     def script(r: GenerationRequest) -> str:
-        if _which(r) == "récapitulatif":
-            return _prose("récapitulatif") + " Le ministre Jean Valjean promet 7 500 000 euros."
-        return _distinct(r)
+        return _prose(key) + extra if _which(r) == key else _distinct(r)
 
     digest, _backend = await _run(script)
-    assert digest.parts[Part.RECAP] == _prose("récapitulatif")
-    assert digest.stats["unsupported_dropped"] == 1
+    assert digest.parts[part] == _prose(key)
+    assert digest.stats[stat] == 1
     assert digest.stats["regenerated_parts"] == 0  # what was left passed its check
-
-
-async def test_a_sentence_half_in_german_is_dropped_from_a_view() -> None:
-    def script(r: GenerationRequest) -> str:
-        if _which(r) == "neutre":
-            return _prose("neutre") + " In Berlin, il y a beaucoup de choses verrücktes und schöne Orte."
-        return _distinct(r)
-
-    digest, _backend = await _run(script)
-    assert digest.parts[Part.NEUTRE] == _prose("neutre")
-    assert digest.stats["foreign_dropped"] == 1
-    assert digest.stats["regenerated_parts"] == 0
 
 
 @pytest.mark.parametrize("length", list(Length))
