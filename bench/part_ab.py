@@ -42,12 +42,13 @@ from bot.pipeline.prompts import PromptSet  # noqa: E402
 from bot.pipeline.summarize import (  # noqa: E402
     GENERATION_ORDER,
     LENGTHS,
-    OFF_CONVERSATION,
     UNWRITTEN,
     Summarizer,
     _PartJob,
     add_source,
     ends_on_question,
+    is_source,
+    stays_in_conversation,
     usable,
 )
 from bot.pipeline.textmetrics import words  # noqa: E402
@@ -141,16 +142,13 @@ async def _one_item(
             ask = instruction(shipped, p, index == 0)
             asked.append(plain(shipped, p))
             job = _PartJob(p, shapes[p], ask, session, article.text, usable(written), hook, full_check, tuple(asked))
-            # As the summarizer does: a fallback for an unwritten part, kept out of the conversation
-            # (the model imitates a placeholder shown as its answer) except for the article's turn,
-            # and so is the hook's turn (OFF_CONVERSATION).
+            # As the summarizer does: a fallback for an unwritten part, and the same turns kept.
             text = await summ._write_part(job, messages, _Stats({})) or summ._fallback(p, condensed.text)
             written[p] = text
-            if (text == UNWRITTEN or p in OFF_CONVERSATION) and index > 0:
-                continue
-            messages += [Message("user", ask), Message("assistant", text)]
-            if hook is not None:
+            if hook is not None and is_source(p, text):
                 await runner.call(functools.partial(add_source, hook, text))
+            if stays_in_conversation(p, text, index):
+                messages += [Message("user", ask), Message("assistant", text)]
     finally:
         await runner.end_session(session)
     for r in results.values():

@@ -44,8 +44,14 @@ log = logging.getLogger(__name__)
 #: the article, not about the analogy's neighbourhood (tricky01's views spoke of its "habitants").
 GENERATION_ORDER = (Part.RECAP, Part.ACCROCHE, Part.NEUTRE, Part.OPTIMISTE, Part.PESSIMISTE, Part.EXEMPLE)
 #: Parts whose turn stays out of the conversation the later parts continue: the hook, with the
-#: code's emoji and hashtags, is no model for prose.
-OFF_CONVERSATION = frozenset({Part.ACCROCHE})
+#: code's emoji and hashtags, is no model for prose; the optimistic view, which the pessimistic one,
+#: shown it, mirrored sentence by sentence ("l'unité nationale devrait tenir" / "ne devrait pas
+#: tenir"). The optimistic view still binds the later parts through the anti-copy hook and the
+#: overlap check; it just is not there to be negated.
+OFF_CONVERSATION = frozenset({Part.ACCROCHE, Part.OPTIMISTE})
+#: Parts that are no source for the anti-copy hook: the hook names the news in a few words that the
+#: later parts may need too.
+NOT_SOURCES = frozenset({Part.ACCROCHE})
 
 #: Words the analogy must open with (the format asks for "Imaginez que…").
 FORCED_OPENINGS = {Part.EXEMPLE: "Imaginez que"}
@@ -66,6 +72,20 @@ UNWRITTEN = "(Cette partie n'a pas pu être rédigée automatiquement pour cet a
 def add_source(hook: AntiCopyHook, written: str, backend: Any) -> None:
     """Make `written` (a part just written) a source the anti-copy hook keeps later parts from copying."""
     hook.add_source(backend.tokenize(written))  # a backend with a logits hook tokenizes (bot.model.backend)
+
+
+def stays_in_conversation(part: Part, text: str, index: int) -> bool:
+    """Whether the turn that wrote `part` (the `index`th written) is kept for the later parts to continue.
+
+    The first turn always is (it holds the article); an unwritten part's placeholder never (a small
+    model shown it as its own answer imitates it), nor the parts of OFF_CONVERSATION.
+    """
+    return index == 0 or (text != UNWRITTEN and part not in OFF_CONVERSATION)
+
+
+def is_source(part: Part, text: str) -> bool:
+    """Whether the anti-copy hook keeps the later parts from copying this written part."""
+    return text != UNWRITTEN and part not in NOT_SOURCES
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,12 +222,11 @@ class Summarizer:
                 if part is Part.ACCROCHE:
                     text = build_hook(text, article, parts.get(Part.RECAP, ""), max_chars=HOOK_MAX_CHARS)
                 parts[part] = text
-                if (text == UNWRITTEN or part in OFF_CONVERSATION) and index > 0:
-                    continue  # the turn is left out of the conversation (the first one holds the article)
-                messages += [Message("user", instruction), Message("assistant", text)]
-                if hook is not None:
+                if hook is not None and is_source(part, text):
                     # A later part must not copy this one either (opinions repeating each other).
                     await self._runner.call(functools.partial(add_source, hook, text))
+                if stays_in_conversation(part, text, index):
+                    messages += [Message("user", instruction), Message("assistant", text)]
         finally:
             await self._runner.end_session(session)
         if hook is not None:

@@ -9,7 +9,14 @@ from bot.core.types import Article, Length, Part
 from bot.model.backend import GenerationRequest
 from bot.model.runner import ModelRunner
 from bot.pipeline.prompts import PromptSet
-from bot.pipeline.summarize import QUESTION_LEAD, UNWRITTEN, Summarizer, closing_question
+from bot.pipeline.summarize import (
+    QUESTION_LEAD,
+    UNWRITTEN,
+    Summarizer,
+    closing_question,
+    is_source,
+    stays_in_conversation,
+)
 from tests.fakes import ScriptedBackend
 
 ARTICLE = Article(
@@ -84,20 +91,39 @@ async def test_one_conversation_one_session_article_sent_once() -> None:
     assert digest.stats["regenerated_parts"] == 0
     assert len({r.session for r in requests}) == 1
     assert backend.ended == [requests[0].session]
-    # Every turn extends the previous conversation, but for the hook's (the second): written from
-    # the article and the recap alone, it is left out of what the views and the analogy continue.
+    # Every turn extends the previous conversation, but for the hook's (the second) and the
+    # optimistic view's: written, then left out of what the later parts continue (the hook is no
+    # model for prose; shown the optimistic view, the pessimistic one negated it sentence by sentence).
     # The article is in the first user turn only.
     first_user = requests[0].messages[1].content
     assert "DÉBUT DE L'ARTICLE" in first_user
-    assert "l'accroche" in requests[1].messages[-1].content
-    assert requests[2].messages[: len(requests[1].messages) - 1] == requests[1].messages[:-1]
-    assert not any("accroche" in m.content for r in requests[2:] for m in r.messages)
-    for prev, nxt in itertools.pairwise([requests[0], *requests[2:]]):
-        assert nxt.messages[: len(prev.messages)] == prev.messages
+    order = ["récapitulatif", "accroche", "neutre", "optimiste", "pessimiste", "exemple"]
+    assert [_which(r) for r in requests] == order
+    for prev, nxt in itertools.pairwise(requests):
+        if _which(prev) in ("accroche", "optimiste"):
+            assert nxt.messages[:-1] == prev.messages[:-1]
+        else:
+            assert nxt.messages[: len(prev.messages)] == prev.messages
+            assert nxt.messages[len(prev.messages)].role == "assistant"
         assert sum("DÉBUT DE L'ARTICLE" in m.content for m in nxt.messages) == 1
+    later = requests[2:]
+    assert not any("accroche" in m.content for r in later for m in r.messages)
+    assert not any("optimiste" in m.content for r in requests[4:] for m in r.messages)
     # The long article was condensed, and the prompt says so.
     assert digest.stats["condensed"] == 1.0
     assert "[…]" in first_user and "Article long" in first_user
+
+
+def test_which_turns_later_parts_continue_and_which_parts_they_must_not_copy() -> None:
+    assert stays_in_conversation(Part.RECAP, "Le texte.", 0)
+    assert stays_in_conversation(Part.RECAP, UNWRITTEN, 0)  # the first turn holds the article
+    assert stays_in_conversation(Part.NEUTRE, "Le texte.", 2)
+    assert not stays_in_conversation(Part.NEUTRE, UNWRITTEN, 2)
+    assert not stays_in_conversation(Part.ACCROCHE, "La nouvelle. #Tag", 1)
+    assert not stays_in_conversation(Part.OPTIMISTE, "Le texte.", 3)
+    # Out of the conversation, the optimistic view still binds the later parts through the anti-copy hook.
+    assert is_source(Part.OPTIMISTE, "Le texte.") and is_source(Part.RECAP, "Le texte.")
+    assert not is_source(Part.ACCROCHE, "La nouvelle. #Tag") and not is_source(Part.NEUTRE, UNWRITTEN)
 
 
 async def test_empty_part_is_regenerated_once_then_falls_back() -> None:
