@@ -192,6 +192,8 @@ class Summarizer:
             "prefill_seconds": 0.0,
             "decode_seconds": 0.0,
             "regenerated_parts": 0.0,
+            "retries_kept": 0.0,  # regenerated parts whose second attempt was kept (it checked better)
+            "retry_seconds": 0.0,  # time the second attempts took, kept or not
             "fallback_parts": 0.0,
             "anticopy_hits": 0.0,
             "unsupported_dropped": 0.0,  # sentences of the factual parts naming a fact not in the article
@@ -297,6 +299,8 @@ class Summarizer:
                 if job.hook is not None and boost:
                     job.hook.strength /= 2
             _count(stats, result)
+            if attempt:
+                stats["retry_seconds"] += result.prefill_seconds + result.decode_seconds
             if part is Part.ACCROCHE:
                 cleaned = result.text.strip()
             else:
@@ -327,6 +331,7 @@ class Summarizer:
                 stats[f"problem_{problem}"] = stats.get(f"problem_{problem}", 0.0) + 1
             if best is None or verdict.badness < best[0].badness:
                 best = (verdict, cleaned)
+                stats["retries_kept"] += attempt
             if not verdict.retry(part):
                 break
             log.info(

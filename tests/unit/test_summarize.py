@@ -142,6 +142,7 @@ async def test_empty_part_is_regenerated_once_then_falls_back() -> None:
     assert digest.parts[Part.PESSIMISTE] == UNWRITTEN
     assert digest.parts[Part.NEUTRE] == _prose("neutre")
     assert digest.stats["regenerated_parts"] == 2  # neutre (English) and pessimiste (empty)
+    assert digest.stats["retries_kept"] == 1  # neutre's second attempt; pessimiste's was as empty
     assert digest.stats["fallback_parts"] == 1
 
 
