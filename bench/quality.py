@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,6 +120,18 @@ def _openings_line(digests: list[dict[Part, str]]) -> str:
     return f"- most shared opening ({OPENING_WORDS} words) per part: " + "; ".join(found)
 
 
+def _unknown_line(scores: list[DigestScores]) -> str:
+    """Misspellings and glued words: what too strong an anti-copy penalty produces (issue #6)."""
+    found = Counter(w for s in scores for w in s.unknown_words)
+    total = sum(s.words for s in scores)
+    listed = ", ".join(f"{w} {c}" if c > 1 else w for w, c in found.most_common(12))
+    return (
+        f"- words French does not know (misspelt or glued; names and the article's words aside): "
+        f"{found.total()} in {total} words ({10_000 * found.total() / max(1, total):.0f} per 10,000)"
+        + (f": {listed}" if listed else "")
+    )
+
+
 def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
     """How often the per-part check sent a part back, and why (bot.pipeline.checks)."""
     problems: dict[str, float] = {}
@@ -145,7 +158,8 @@ def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
         f"fallback parts: {fallbacks:.0f}; "
         f"turns asking for the analogy's question: {total('question_turns')}; sentences dropped (all "
         f"attempts): made-up facts {total('unsupported_dropped')}, naming people in the analogy "
-        f"{total('people_dropped')}, stray foreign words {total('foreign_dropped')}; "
+        f"{total('people_dropped')}, stray foreign words {total('foreign_dropped')}; glued words split "
+        f"{total('unglued_words')}; "
         f"median digest time {median:.0f} s (mean per digest: prefill {avg('prefill_seconds'):.1f} s for "
         f"{avg('prefilled_tokens'):.0f} tokens, decode {avg('decode_seconds'):.1f} s for "
         f"{avg('completion_tokens'):.0f} tokens)"
@@ -243,6 +257,7 @@ async def run(args: argparse.Namespace) -> str:
         f"- structure: {sum(s.structure for s in scores)}/{n}",
         f"- every part French: {sum(s.french_parts == 6 for s in scores)}/{n}; stray English or German words: "
         f"{sum(len(s.stray_words) for s in scores)} in all",
+        _unknown_line(scores),
         f"- copied 8-grams: {mean(s.copy_overall for s in scores):.1%} of the digest (target ≤ 5%), "
         f"{mean(s.copy_recap for s in scores):.1%} of the recap (target ≤ 15%)",
         f"- max ROUGE-L between two parts: {mean(s.max_pair_rouge_l for s in scores):.2f} mean, "

@@ -25,6 +25,7 @@ from bot.pipeline.textmetrics import (
     rouge_l,
     rouge_n,
     stray_foreign,
+    unknown_words,
     unsupported_facts,
     words,
 )
@@ -100,6 +101,8 @@ class DigestScores:
     question_end: bool  # the analogy ends on its open question (DIGEST_FORMAT.md)
     hook_grounded: float  # grounded_share of the hook in the article and the recap
     views_grounded: float  # ...of the neutral, optimistic and pessimistic views together
+    unknown_words: list[str]  # words French does not know, absent from the article (misspellings)
+    words: int  # words of the written parts
 
 
 def score_digest(digest: Digest, markdown: str, source: str) -> DigestScores:
@@ -127,6 +130,8 @@ def score_digest(digest: Digest, markdown: str, source: str) -> DigestScores:
         views_grounded=grounded_share(
             "\n".join(texts[p] for p in (Part.NEUTRE, Part.OPTIMISTE, Part.PESSIMISTE)), source, texts[Part.RECAP]
         ),
+        unknown_words=[w for p in written for w in unknown_words(texts[p], source)],
+        words=len(words(all_text)),
     )
 
 

@@ -15,7 +15,17 @@ from collections.abc import Callable
 from bot.core.types import Article, Part
 from bot.pipeline.condense import content_words, split_sentences
 from bot.pipeline.hashtags import topic_tags
-from bot.pipeline.textmetrics import facts, is_french, names_in, people, rouge_l, stray_words, unsupported, words
+from bot.pipeline.textmetrics import (
+    facts,
+    is_french,
+    names_in,
+    people,
+    rouge_l,
+    stray_words,
+    unknown_words,
+    unsupported,
+    words,
+)
 
 _HEADING_WORDS = (
     "accroche",
@@ -372,6 +382,40 @@ def _drop_sentences(text: str, drop: Callable[[str], bool]) -> tuple[str, int]:
     if not kept_paragraphs:
         return text, 0
     return "\n\n".join(kept_paragraphs), dropped
+
+
+#: Articles and pronouns French elides before a vowel: "de" + "ordre" is written "d'ordre".
+_ELIDED = {"de": "d", "le": "l", "la": "l", "que": "qu", "ne": "n", "se": "s", "je": "j", "me": "m", "te": "t"}
+
+
+def _unglued(word: str, sources: str) -> str | None:
+    """`word` split in two as `sources` write it ("guerre mondiale", "d'ordre"), or None."""
+    for i in range(1, len(word) - 1):
+        left, right = word[:i], word[i:]
+        for joined in (f"{left} {right}", f"{_ELIDED[left]}'{right}" if left in _ELIDED else ""):
+            if joined and re.search(rf"(?<!\w){re.escape(joined)}(?!\w)", sources):
+                return joined
+    return None
+
+
+def unglue_words(text: str, sources: str) -> tuple[str, int]:
+    """Put back the space (or apostrophe) the model left out of a phrase of `sources` (the article
+    and the parts already written), and count the words mended.
+
+    The anti-copy hook never penalises a token that continues a word, so when it bars " mondiale"
+    after a copied "… la Seconde Guerre", the model can write "mondiale" glued on: the 50-item run's
+    digests held "guerremondiale" (twice), "cinquantefilms", "perduses" and "deordre", each a phrase
+    of its article. Only a word French does not know (`unknown_words`) is split, and only where the
+    sources have the two words side by side, so nothing the model wrote on purpose is touched.
+    """
+    lowered = sources.lower().replace("’", "'")
+    mended = 0
+    for word in dict.fromkeys(unknown_words(text, sources)):
+        joined = _unglued(word, lowered)
+        if joined is not None:
+            text, count = re.subn(rf"(?<!\w){re.escape(word)}(?!\w)", joined, text)
+            mended += count
+    return text, mended
 
 
 def trim_to_sentence(text: str) -> str:

@@ -31,6 +31,7 @@ from bot.pipeline.postprocess import (
     drop_sentences_with_foreign_words,
     drop_unsupported_sentences,
     reference_line,
+    unglue_words,
 )
 from bot.pipeline.prompts import PromptSet
 from bot.pipeline.textmetrics import names_in, people
@@ -200,6 +201,7 @@ class Summarizer:
             "question_turns": 0.0,  # turns asking for the analogy's closing question (QUESTION_LEAD)
             "people_dropped": 0.0,  # sentences of the analogy naming the article's people
             "foreign_dropped": 0.0,  # sentences holding stray English or German words
+            "unglued_words": 0.0,  # words the model glued together ("guerremondiale"), split again
         }
         try:
             for index, part in enumerate(GENERATION_ORDER):
@@ -306,6 +308,8 @@ class Summarizer:
             else:
                 seen = "\n".join(t for p, t in job.earlier.items() if p is not Part.REFERENCE)
                 cleaned = clean_prose(result.text, max_paragraphs=shape.paragraphs, seen=seen)
+                cleaned, mended = unglue_words(cleaned, f"{job.article}\n{seen}")
+                stats["unglued_words"] += mended
                 cleaned, dropped = drop_sentences_with_foreign_words(cleaned, job.article)
                 stats["foreign_dropped"] += dropped
                 if part in FACTUAL_PARTS:

@@ -201,6 +201,27 @@ def is_french(text: str) -> bool:
     return fr > foreign and foreign <= max(1, len(tokens) // 50)
 
 
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+@functools.lru_cache(maxsize=8)
+def _article_words(article: str) -> frozenset[str]:
+    return frozenset(_LETTERS.findall(article.lower()))
+
+
+def unknown_words(text: str, article: str = "") -> list[str]:
+    """The lower-case words of three letters or more that French does not know (wordfreq's large
+    list gives them no frequency) and the article does not use: misspellings ("tranquillément",
+    "enhumée") and glued words ("guerremondiale"). Capitalised words (names) are not counted, nor
+    the article's own rare words ("résorcinol")."""
+    known = _article_words(article)
+    return [
+        w
+        for w in _LETTERS.findall(text)
+        if len(w) >= 3 and w.islower() and w not in known and zipf_frequency(w, "fr") == 0
+    ]
+
+
 _NUMBER = re.compile(r"\d+(?:[.,\s]\d{3})*(?:[.,]\d+)?")
 _NAME = re.compile(r"(?<![.!?…]\s)(?<!^)\b([A-ZÀ-ÖØ-Þ][\w’'-]+(?:\s+[A-ZÀ-ÖØ-Þ][\w’'-]+)*)")
 

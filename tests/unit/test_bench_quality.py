@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
-from bench.quality import SAMPLE_PAGES, _checks_line, corpus_items
+from bench.quality import SAMPLE_PAGES, _checks_line, _unknown_line, corpus_items
 
 
 def test_sample_pages_exist_and_are_selected_alone() -> None:
@@ -33,3 +35,12 @@ def test_the_checks_line_sums_each_digests_counts() -> None:
     assert "both attempts counted: court 2, etranger 1), second attempt kept for 1, retries' time 10.0 s" in line
     assert "made-up facts 3, naming people in the analogy 1, stray foreign words 3" in line
     assert "median digest time 70 s" in line
+
+
+def test_the_unknown_words_line_counts_per_10000_words() -> None:
+    scores = [
+        SimpleNamespace(unknown_words=["deordre", "enhumée"], words=3000),
+        SimpleNamespace(unknown_words=["deordre"], words=1000),
+    ]
+    line = _unknown_line(scores)  # type: ignore[arg-type]
+    assert "3 in 4000 words (8 per 10,000): deordre 2, enhumée" in line

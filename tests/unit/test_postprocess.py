@@ -16,8 +16,9 @@ from bot.pipeline.postprocess import (
     hashtags_from,
     reference_line,
     trim_to_sentence,
+    unglue_words,
 )
-from bot.pipeline.textmetrics import names_in, people
+from bot.pipeline.textmetrics import names_in, people, unknown_words
 
 ARTICLE = Article(
     url="https://ex.fr/a?utm_source=x",
@@ -407,3 +408,31 @@ def test_the_opening_formula_goes_also_when_the_first_paragraph_went_as_a_repeat
     seen = "Le glyphosate protège les récoltes des parasites."
     raw = "Le glyphosate protège les récoltes des parasites.\n\nIl est important de noter que ce produit nuit aux sols."
     assert clean_prose(raw, max_paragraphs=1, seen=seen) == "Ce produit nuit aux sols."
+
+
+GLUED_ARTICLE = (
+    "Elle a perdu ses parents pendant la Seconde Guerre mondiale. Il faut remettre un peu d’ordre dans les "
+    "trottinettes. Le résorcinol est interdit."
+)
+
+
+def test_a_phrase_of_the_article_the_model_glued_gets_its_space_back() -> None:
+    """The anti-copy hook never penalises a word's continuation: barred from " mondiale", the model
+    glued it on (the 50-item run's "guerremondiale", "perduses", "deordre")."""
+    text = "Elle a perduses parents pendant la Seconde guerremondiale, pour remettre un peu deordre."
+    mended, count = unglue_words(text, GLUED_ARTICLE)
+    assert mended == "Elle a perdu ses parents pendant la Seconde guerre mondiale, pour remettre un peu d'ordre."
+    assert count == 3 and unknown_words(mended, GLUED_ARTICLE) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Il parle tranquillément.",  # misspelt, but no phrase of the article to restore
+        "Le résorcinol est interdit.",  # the article's own rare word
+        "Les parlementaires ont perdu.",  # French knows the word: never split ("parle mentaires")
+        "Le Guerremondiale est un nom.",  # capitalised: a name
+    ],
+)
+def test_only_an_unknown_word_that_the_sources_write_in_two_is_split(text: str) -> None:
+    assert unglue_words(text, GLUED_ARTICLE + " Il parle mentaires.") == (text, 0)

@@ -15,6 +15,7 @@ from bench.quality_metrics import (
     shared_opening,
     stray_foreign,
     structure_ok,
+    unknown_words,
     unsupported_facts,
 )
 from bench.results import replace_section
@@ -119,3 +120,9 @@ def test_grounded_share_compares_word_beginnings_and_ignores_hashtags() -> None:
     # content words: trois attractions insolites berlin crash potsdam découvrir train -> 7 of 8 found
     assert grounded_share(on, article, recap) == 7 / 8
     assert grounded_share("Oui !", article) == 1.0  # no content word: nothing off the subject
+
+
+def test_unknown_words_are_misspellings_not_names_nor_the_articles_rare_words() -> None:
+    text = "Elle a perduses ses parents, dit Nordahl Lelandais, à cause du résorcinol tranquillément."
+    assert unknown_words(text, "Le résorcinol est un produit.") == ["perduses", "tranquillément"]
+    assert unknown_words("Une phrase française correcte, sans faute.") == []
