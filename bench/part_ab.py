@@ -4,7 +4,9 @@ For each item the article is read and the parts before `--part` are written once
 prompts; then the part is written once per variant, each from the same conversation (the session's
 cache is shared, so a variant costs only its own turn). A variant is a file holding that part's
 prompt template (the shipped one is `prompts/fr/<part>.md`); a first line `opening: WORDS` in it
-replaces the words the code makes the answer open with (the analogy's "Imaginez que"). It prints,
+replaces the words the code makes the answer open with (the analogy's "Imaginez que"), and a line
+`anticopy: STRENGTH` the anti-copy penalty the part is written with (the shipped prompt text may
+follow, to compare strengths alone). It prints,
 per variant: the texts, the parts left unwritten, the checks that failed, the most shared opening,
 the overlap (ROUGE-L) with the parts before, the words of the part absent from the article and
 from the prompt it answered, the share of its words the article has (a rough sign of retelling:
@@ -51,10 +53,15 @@ from bot.pipeline.summarize import (  # noqa: E402
     stays_in_conversation,
     usable,
 )
-from bot.pipeline.textmetrics import words  # noqa: E402
+from bot.pipeline.textmetrics import copy_rate, unknown_words, words  # noqa: E402
 
 
-async def _articles(app: Agora, pages: list[str], orangesum: int, skip: int = 0) -> list[tuple[str, Article, str]]:
+def _orangesum_indices(args: argparse.Namespace) -> list[int]:
+    """The OrangeSum items compared: those `--items` names, else `--orangesum` of them after `--skip`."""
+    return list(getattr(args, "items", None) or range(args.skip, args.skip + args.orangesum))
+
+
+async def _articles(app: Agora, pages: list[str], indices: list[int]) -> list[tuple[str, Article, str]]:
     """(name, article, human summary or "") for each corpus page and OrangeSum item."""
     out: list[tuple[str, Article, str]] = []
     for name in pages:
@@ -63,9 +70,9 @@ async def _articles(app: Agora, pages: list[str], orangesum: int, skip: int = 0)
         body = (folder / meta.get("file", "source.html")).read_bytes()
         doc = FetchedDocument(meta["url"], meta["url"], "text/html", None, body)
         out.append((name, await app.extract(doc), ""))
-    for i, item in enumerate(load_orangesum(skip + orangesum)):
-        if i < skip:
-            continue
+    dataset = load_orangesum(max(indices, default=-1) + 1)
+    for i in indices:
+        item = dataset[i]
         url = f"orangesum:test:{i}"
         out.append(
             (
@@ -86,6 +93,7 @@ async def _one_item(
     variants: dict[str, PromptSet],
     length: Length,
     openings: dict[str, str] | None = None,
+    strengths: dict[str, float] | None = None,
 ) -> dict[str, dict[str, object]]:
     """The parts before `part` once, then `part` once per variant, in one session."""
     summ: Summarizer = app.summarizer
@@ -130,7 +138,13 @@ async def _one_item(
                         (*asked, plain(prompts, p)),
                         (openings or {}).get(name),
                     )
-                    text = await summ._write_part(job, list(messages), stats)
+                    if hook is not None:
+                        hook.strength = (strengths or {}).get(name, summ.anticopy_strength)
+                    try:
+                        text = await summ._write_part(job, list(messages), stats)
+                    finally:
+                        if hook is not None:
+                            hook.strength = summ.anticopy_strength
                     results[name] = {
                         "text": text,
                         "seconds": time.monotonic() - t0,
@@ -180,7 +194,8 @@ def _report(per_item: list[Item], names: list[str]) -> str:
     golds = [gold for _, _, gold, _ in per_item if gold]
     lines.append(
         "\n| variant | written | regenerated | most shared opening | ROUGE-L with earlier parts (mean / max) "
-        "| words absent from article and prompt | words from the article | ends on a question | words (mean) |"
+        "| words absent from article and prompt | words from the article | copied 8-grams | words French lacks "
+        "| ends on a question | words (mean) |"
         + (
             f" ROUGE-1 / 2 / L vs human summary ({len(golds)} items) | ROUGE-L of its first sentence"
             " / of its first n words (n: the human summary's) |"
@@ -188,7 +203,7 @@ def _report(per_item: list[Item], names: list[str]) -> str:
             else ""
         )
     )
-    lines.append("|---|---:|---:|---|---|---:|---:|---:|---:|" + ("---|---|" if golds else ""))
+    lines.append("|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|" + ("---|---|" if golds else ""))
     for name in names:
         texts = [str(res[name]["text"]) for _, _, _, res in per_item]
         openings, count = shared_opening([t for t in texts if t])
@@ -206,6 +221,10 @@ def _report(per_item: list[Item], names: list[str]) -> str:
             novel += sum(1 for w in own if w not in known)
             if own:
                 shares.append(sum(1 for w in own if w in in_article) / len(own))
+        copied = mean(copy_rate(t, article.text) for t, (_, article, _, _) in zip(texts, per_item, strict=True) if t)
+        unknown = sum(
+            len(unknown_words(t, article.text)) for t, (_, article, _, _) in zip(texts, per_item, strict=True)
+        )
         questions = sum(1 for t in texts if ends_on_question(t))
         scored = [(t, gold) for t, (_, _, gold, _) in zip(texts, per_item, strict=True) if gold]
         rouge = (
@@ -219,6 +238,7 @@ def _report(per_item: list[Item], names: list[str]) -> str:
             f"| {name} | {sum(1 for t in texts if t)}/{len(texts)} | "
             f"{sum(float(res[name]['regenerated']) for _, _, _, res in per_item):.0f} | « {openings} » {count} | "
             f"{mean(overlaps):.2f} / {max(overlaps, default=0.0):.2f} | {novel} | {mean(shares):.0%} | "
+            f"{copied:.1%} | {unknown} | "
             f"{questions}/{len(texts)} | {mean(len(words(t)) for t in texts):.0f} |{rouge}"
         )
     return "\n".join(lines)
@@ -232,11 +252,18 @@ async def run(args: argparse.Namespace, texts: dict[str, str], *, runner: ModelR
     part = Part[args.part.upper()]
     names = ["shipped", *texts]
     openings: dict[str, str] = {}
+    strengths: dict[str, float] = {}
     for name, text in list(texts.items()):
-        first, _, rest = text.partition("\n")
-        if first.startswith("opening:"):
-            openings[name] = first.removeprefix("opening:").strip()
-            texts[name] = rest.strip()
+        while True:
+            first, _, rest = text.partition("\n")
+            if first.startswith("opening:"):
+                openings[name] = first.removeprefix("opening:").strip()
+            elif first.startswith("anticopy:"):
+                strengths[name] = float(first.removeprefix("anticopy:"))
+            else:
+                break
+            text = rest.strip()
+        texts[name] = text
     async with Agora(cfg, runner=runner) as app:
         await app.runner.wait_ready()
         shipped = app.summarizer._prompts
@@ -244,14 +271,33 @@ async def run(args: argparse.Namespace, texts: dict[str, str], *, runner: ModelR
         for name, text in texts.items():
             variants[name] = PromptSet({**shipped.templates, PART_FILES[part]: text}, f"variant-{name}")
         per_item = []
-        for name, article, gold in await _articles(app, args.pages, args.orangesum, args.skip):
+        for name, article, gold in await _articles(app, args.pages, _orangesum_indices(args)):
             t0 = time.monotonic()
-            results = await _one_item(app, article, part, variants, Length(args.length), openings)
+            results = await _one_item(app, article, part, variants, Length(args.length), openings, strengths)
             per_item.append((name, article, gold, results))
             print(f"{name}: {time.monotonic() - t0:.0f} s", flush=True)
             for v in names:
                 print(f"  {v}: {results[v]['text'] or UNWRITTEN}", flush=True)
-    return _report(per_item, names)
+    report = _report(per_item, names)
+    indices = _orangesum_indices(args)
+    return report + (_baselines(indices) if indices else "")
+
+
+def _baselines(indices: list[int]) -> str:
+    """The reference summarizers' ROUGE against the human summaries of the same OrangeSum items."""
+    dataset = load_orangesum(max(indices) + 1)
+    items = [dataset[i] for i in indices]
+    scores = {
+        name: mean(rouge_l(summary(item), item["gold"]) for item in items)
+        for name, summary in (
+            ("BARThez", lambda item: item["barthez"]),
+            ("mBARThez", lambda item: item["mbarthez"]),
+            ("lead-3", lambda item: lead_n(item["source"], 3)),
+        )
+    }
+    return f"\n\nROUGE-L vs human summary on the same {len(items)} items: " + ", ".join(
+        f"{name} {score:.3f}" for name, score in scores.items()
+    )
 
 
 def main() -> None:
@@ -261,6 +307,7 @@ def main() -> None:
     p.add_argument("--pages", nargs="*", default=[], help="corpus folders to digest")
     p.add_argument("--orangesum", type=int, default=0, help="N OrangeSum test items")
     p.add_argument("--skip", type=int, default=0, help="the OrangeSum items to start after")
+    p.add_argument("--items", type=int, nargs="*", default=[], help="these OrangeSum items (0-based), not a range")
     p.add_argument("--model", default="embedded")
     p.add_argument("--backend", default="auto")
     p.add_argument("--length", default="standard", choices=[x.value for x in Length])

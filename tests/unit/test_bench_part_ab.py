@@ -42,12 +42,13 @@ async def test_each_variant_answers_its_own_prompt_after_the_same_earlier_parts(
         shipped = next(line for line in lines if line.startswith("- **shipped**"))
         pese = next(line for line in lines if line.startswith("- **pese**"))
         assert "zéphyr" in pese and "zéphyr" not in shipped and "Pèse" not in recap
-    table = report.split("| variant |")[1].splitlines()
+    table = report.split("| variant |")[1].split("\n\n")[0].splitlines()
     # Two items, each variant written for both; only the OrangeSum item has a human summary.
     assert "vs human summary (1 items)" in table[0]
     rows = {row.split("|")[1].strip(): row for row in table[2:]}
     assert set(rows) == {"shipped", "pese"}
     assert all(row.split("|")[2].strip() == "2/2" for row in rows.values())
+    assert "ROUGE-L vs human summary on the same 1 items: BARThez" in report
 
 
 async def test_a_variant_may_change_the_words_the_answer_is_made_to_open_with(tmp_path: Path) -> None:
@@ -63,9 +64,53 @@ async def test_a_variant_may_change_the_words_the_answer_is_made_to_open_with(tm
     assert songe.startswith("Songez Décris une scène du zéphyr.") and "opening:" not in songe
     # The echo model continues with the article's sentences: the variant's analogy retells the article,
     # the shipped one mostly repeats its prompt, and the table's share of article words tells them apart.
-    table = report[report.index("| variant |") :].splitlines()
+    table = report[report.index("| variant |") :].split("\n\n")[0].splitlines()
     header = [c.strip() for c in table[0].split("|")]
     rows = {row.split("|")[1].strip(): [c.strip() for c in row.split("|")] for row in table[2:]}
     share = header.index("words from the article")
     assert float(rows["songe"][share].rstrip("%")) > 2 * float(rows["shipped"][share].rstrip("%"))
     assert rows["songe"][header.index("ends on a question")] == "0/1"
+
+
+class _TokenizingEcho(EchoBackend):
+    """The echo model with a tokenizer, as the local backends have: the anti-copy hook is built, and
+    each request's penalty is recorded with the part's instruction."""
+
+    def __init__(self) -> None:
+        super().__init__(echo_instruction=True)
+        self.strengths: list[tuple[str, float]] = []
+
+    def tokenize(self, text: str) -> list[int]:
+        return [hash(w) % 1000 for w in text.split()]
+
+    def token_text(self, token_id: int) -> str:
+        return " mot"
+
+    def generate(self, requests):  # type: ignore[no-untyped-def]
+        for r in requests:
+            self.strengths.append((r.messages[-1].content, r.logits_hook.strength))
+        return super().generate(requests)
+
+
+async def test_a_variant_may_change_the_anticopy_strength_of_its_part_alone(tmp_path: Path) -> None:
+    args = _args(tmp_path, part="neutre", pages=[], skip=0)
+    backend = _TokenizingEcho()
+    variant = "anticopy: 1.5\nPèse les arguments du zéphyr. Environ {words} mots."
+    report = await part_ab.run(args, {"doux": variant}, runner=ModelRunner(lambda: backend))
+    # The header line is not part of the prompt the model saw.
+    asked = [(prompt.split("\n")[-1], s) for prompt, s in backend.strengths]
+    doux = [s for prompt, s in asked if "zéphyr" in prompt]
+    others = [s for prompt, s in asked if "zéphyr" not in prompt]
+    assert doux and set(doux) <= {1.5, 3.0}  # 3.0: a retry told not to copy doubles it
+    assert 1.5 in doux and not any("anticopy" in p for p, _s in backend.strengths)
+    # The parts before, the shipped variant, and anything after keep the configured strength.
+    assert others and set(others) <= {4.0, 8.0} and 4.0 in others
+    assert "| copied 8-grams | words French lacks |" in report
+
+
+async def test_items_may_be_named_one_by_one_instead_of_a_range(tmp_path: Path) -> None:
+    args = _args(tmp_path, part="recap", pages=[], skip=0)
+    args.items = [2, 0]
+    report = await part_ab.run(args, {}, runner=ModelRunner(lambda: EchoBackend()))
+    assert [b.splitlines()[0] for b in report.split("\n### ")[1:]] == ["orangesum-2", "orangesum-0"]
+    assert "on the same 2 items: BARThez" in report
