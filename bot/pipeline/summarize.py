@@ -57,6 +57,13 @@ NOT_SOURCES = frozenset({Part.ACCROCHE})
 #: Words the analogy must open with (the format asks for "Imaginez que…").
 FORCED_OPENINGS = {Part.EXEMPLE: "Imaginez que"}
 
+#: Words an opinion's third and last attempt opens with, when neither of the first two was usable.
+#: Both usually failed the same way: out of ideas of its own, the model re-told the parts before,
+#: every sentence was dropped as a repeat and the part came out empty (5 pessimistic and 3
+#: optimistic views in the 54 digests of the quality bench). Made to open on a risk or a hope, it
+#: wrote one in 7 of those 8, weaker than its usual views (bench/RESULTS.md § "The empty views").
+LAST_RESORT_OPENINGS = {Part.OPTIMISTE: "L'espoir, c'est que", Part.PESSIMISTE: "Le risque, c'est que"}
+
 #: Parts that end on a question (the analogy "ending on the open question it raises"). The embedded
 #: model ends half of its analogies on a statement whatever the prompt says (bench/RESULTS.md): it
 #: is then led into the question after QUESTION_LEAD, continuing its own answer.
@@ -193,7 +200,7 @@ class Summarizer:
             "prefill_seconds": 0.0,
             "decode_seconds": 0.0,
             "regenerated_parts": 0.0,
-            "retries_kept": 0.0,  # regenerated parts whose second attempt was kept (it checked better)
+            "retries_kept": 0.0,  # regenerated parts whose second (or third) attempt was kept (it checked better)
             "retry_seconds": 0.0,  # time the second attempts took, kept or not
             "fallback_parts": 0.0,
             "anticopy_hits": 0.0,
@@ -202,6 +209,7 @@ class Summarizer:
             "people_dropped": 0.0,  # sentences of the analogy naming the article's people
             "foreign_dropped": 0.0,  # sentences holding stray English or German words
             "unglued_words": 0.0,  # words the model glued together ("guerremondiale"), split again
+            "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
         }
         try:
             for index, part in enumerate(GENERATION_ORDER):
@@ -269,7 +277,8 @@ class Summarizer:
         )
 
     async def _write_part(self, job: _PartJob, messages: list[Message], stats: dict[str, float]) -> str:
-        """Generate one part; if its check fails, regenerate once with advice and keep the better one.
+        """Generate one part; if its check fails, regenerate it once with advice and keep the better attempt.
+        A view of LAST_RESORT_OPENINGS that neither attempt made usable gets a third, with forced words.
 
         Returns "" when no attempt is usable (empty or not French): the caller puts a fallback.
         """
@@ -277,12 +286,19 @@ class Summarizer:
         prefix = FORCED_OPENINGS.get(part, "") if job.opening is None else job.opening
         params = GenerationParams(max_new_tokens=shape.max_new_tokens)
         best: tuple[Verdict, str] | None = None
+        kept = 0  # which attempt `best` is
         verdict: Verdict | None = None
-        for attempt in range(2):
+        for attempt in range(3):
+            if attempt == 2:
+                assert best is not None
+                if not set(UNUSABLE_PROBLEMS) & set(best[0].problems) or part not in LAST_RESORT_OPENINGS:
+                    break
+                prefix = LAST_RESORT_OPENINGS[part]
+                stats["last_resorts"] += 1
             ask = job.instruction
             boost = False
             if verdict is not None:
-                stats["regenerated_parts"] += 1
+                stats["regenerated_parts"] += attempt == 1
                 ask += "\n" + verdict.advice(shape.words)
                 boost = bool({"copie", "redite"} & set(verdict.problems))
             if job.hook is not None and boost:
@@ -334,8 +350,7 @@ class Summarizer:
             for problem in verdict.problems:
                 stats[f"problem_{problem}"] = stats.get(f"problem_{problem}", 0.0) + 1
             if best is None or verdict.badness < best[0].badness:
-                best = (verdict, cleaned)
-                stats["retries_kept"] += attempt
+                best, kept = (verdict, cleaned), attempt
             if not verdict.retry(part):
                 break
             log.info(
@@ -346,6 +361,7 @@ class Summarizer:
                 result.text[:200],
             )
         assert best is not None
+        stats["retries_kept"] += kept > 0
         if set(UNUSABLE_PROBLEMS) & set(best[0].problems):
             return ""
         text = best[1]

@@ -28,11 +28,12 @@ def test_the_checks_line_sums_each_digests_counts() -> None:
     stats = [
         {"regenerated_parts": 2, "problem_etranger": 1, "foreign_dropped": 1, "unsupported_dropped": 3, "seconds": 50},
         {"regenerated_parts": 1, "problem_court": 2, "foreign_dropped": 2, "people_dropped": 1, "seconds": 70},
-        {"regenerated_parts": 2, "retries_kept": 1, "retry_seconds": 30, "seconds": 90},
+        {"regenerated_parts": 2, "retries_kept": 1, "retry_seconds": 30, "last_resorts": 1, "seconds": 90},
     ]
     line = _checks_line(stats, 4)
     assert "parts regenerated after a failed check: 5 of 18" in line
-    assert "both attempts counted: court 2, etranger 1), second attempt kept for 1, retries' time 10.0 s" in line
+    assert "every attempt counted: court 2, etranger 1), a later attempt kept for 1, retries' time 10.0 s" in line
+    assert "last attempts at an empty view (opened for it): 1; fallback parts: 0" in line
     assert "made-up facts 3, naming people in the analogy 1, stray foreign words 3" in line
     assert "median digest time 70 s" in line
 

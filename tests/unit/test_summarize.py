@@ -10,6 +10,7 @@ from bot.model.backend import GenerationRequest
 from bot.model.runner import ModelRunner
 from bot.pipeline.prompts import PromptSet
 from bot.pipeline.summarize import (
+    LAST_RESORT_OPENINGS,
     QUESTION_LEAD,
     UNWRITTEN,
     Summarizer,
@@ -138,12 +139,47 @@ async def test_empty_part_is_regenerated_once_then_falls_back() -> None:
             return "The debate is about the future and this is what it is about for the people."
         return _distinct(r)
 
-    digest, _backend = await _run(script)
+    digest, backend = await _run(script)
     assert digest.parts[Part.PESSIMISTE] == UNWRITTEN
     assert digest.parts[Part.NEUTRE] == _prose("neutre")
     assert digest.stats["regenerated_parts"] == 2  # neutre (English) and pessimiste (empty)
-    assert digest.stats["retries_kept"] == 1  # neutre's second attempt; pessimiste's was as empty
+    assert digest.stats["retries_kept"] == 1  # neutre's second attempt; pessimiste's were as empty
     assert digest.stats["fallback_parts"] == 1
+    # The pessimistic view had a third and last attempt, opened on the risk; it came out empty too.
+    prefixes = [r.assistant_prefix for call in backend.calls for r in call if _which(r) == "pessimiste"]
+    assert prefixes == ["", "", LAST_RESORT_OPENINGS[Part.PESSIMISTE]]
+    assert digest.stats["last_resorts"] == 1
+
+
+async def test_an_empty_view_gets_a_last_attempt_opened_for_it_and_keeps_it_when_usable() -> None:
+    """The embedded model, out of ideas, re-told the neutral view twice and every sentence went as a
+    repeat (5 pessimistic views in 54 digests); made to open on the risk, it argued one."""
+    risk = "la mesure coûte cher aux petites exploitations, qui devront changer leurs pratiques sans aide."
+
+    def script(r: GenerationRequest) -> str:
+        if _which(r) in ("neutre", "pessimiste"):
+            return risk if r.assistant_prefix == LAST_RESORT_OPENINGS.get(Part.PESSIMISTE) else ""
+        return _distinct(r)
+
+    digest, backend = await _run(script)
+    assert digest.parts[Part.PESSIMISTE] == f"{LAST_RESORT_OPENINGS[Part.PESSIMISTE]} {risk}"
+    # The neutral view has no last-resort opening (it takes no side): two attempts, then the placeholder.
+    assert Part.NEUTRE not in LAST_RESORT_OPENINGS and digest.parts[Part.NEUTRE] == UNWRITTEN
+    asked = [_which(r) for call in backend.calls for r in call]
+    assert asked.count("neutre") == 2 and asked.count("pessimiste") == 3
+    assert digest.stats["last_resorts"] == 1 and digest.stats["retries_kept"] == 1
+    assert digest.stats["fallback_parts"] == 1
+
+
+async def test_a_usable_view_gets_no_last_attempt_however_it_checked() -> None:
+    def script(r: GenerationRequest) -> str:
+        # A pessimistic view pasted from the article twice: checked badly ("copie"), but usable.
+        return ARTICLE.text[:600] if _which(r) == "pessimiste" else _distinct(r)
+
+    digest, backend = await _run(script)
+    assert sum(_which(r) == "pessimiste" for call in backend.calls for r in call) == 2
+    assert digest.parts[Part.PESSIMISTE] != UNWRITTEN and digest.stats["last_resorts"] == 0
+    assert digest.stats["problem_copie"] == 2
 
 
 async def test_a_part_that_is_only_short_is_kept_without_a_second_attempt() -> None:
