@@ -61,7 +61,7 @@ FORCED_OPENINGS = {Part.EXEMPLE: "Imaginez que"}
 #: Both usually failed the same way: out of ideas of its own, the model re-told the parts before,
 #: every sentence was dropped as a repeat and the part came out empty (5 pessimistic and 3
 #: optimistic views in the 54 digests of the quality bench). Made to open on a risk or a hope, it
-#: wrote one in 7 of those 8, weaker than its usual views (bench/RESULTS.md § "The empty views").
+#: wrote 6 of those 8, shorter and weaker than its usual views (bench/RESULTS.md § "The empty views").
 LAST_RESORT_OPENINGS = {Part.OPTIMISTE: "L'espoir, c'est que", Part.PESSIMISTE: "Le risque, c'est que"}
 
 #: Parts that end on a question (the analogy "ending on the open question it raises"). The embedded
@@ -201,7 +201,7 @@ class Summarizer:
             "decode_seconds": 0.0,
             "regenerated_parts": 0.0,
             "retries_kept": 0.0,  # regenerated parts whose second (or third) attempt was kept (it checked better)
-            "retry_seconds": 0.0,  # time the second attempts took, kept or not
+            "retry_seconds": 0.0,  # time the later attempts took, kept or not
             "fallback_parts": 0.0,
             "anticopy_hits": 0.0,
             "unsupported_dropped": 0.0,  # sentences of the factual parts naming a fact not in the article
