@@ -61,7 +61,9 @@ def _orangesum_indices(args: argparse.Namespace) -> list[int]:
     return list(getattr(args, "items", None) or range(args.skip, args.skip + args.orangesum))
 
 
-async def _articles(app: Agora, pages: list[str], indices: list[int]) -> list[tuple[str, Article, str]]:
+async def _articles(
+    app: Agora, pages: list[str], orangesum: list[tuple[int, dict[str, str]]]
+) -> list[tuple[str, Article, str]]:
     """(name, article, human summary or "") for each corpus page and OrangeSum item."""
     out: list[tuple[str, Article, str]] = []
     for name in pages:
@@ -70,9 +72,7 @@ async def _articles(app: Agora, pages: list[str], indices: list[int]) -> list[tu
         body = (folder / meta.get("file", "source.html")).read_bytes()
         doc = FetchedDocument(meta["url"], meta["url"], "text/html", None, body)
         out.append((name, await app.extract(doc), ""))
-    dataset = load_orangesum(max(indices, default=-1) + 1)
-    for i in indices:
-        item = dataset[i]
+    for i, item in orangesum:
         url = f"orangesum:test:{i}"
         out.append(
             (
@@ -212,8 +212,9 @@ def _report(per_item: list[Item], names: list[str]) -> str:
             for t, (_, _, _, res) in zip(texts, per_item, strict=True)
             if t
         ]
-        novel = 0
+        novel = unknown = 0
         shares = []  # of its long words, how many the article has (common words count too)
+        copied = []  # its copied 8-grams, per written text
         for t, (_, article, _, res) in zip(texts, per_item, strict=True):
             in_article = set(words(article.text.lower()))
             known = in_article | set(words(str(res[name]["prompt"]).lower()))
@@ -221,10 +222,9 @@ def _report(per_item: list[Item], names: list[str]) -> str:
             novel += sum(1 for w in own if w not in known)
             if own:
                 shares.append(sum(1 for w in own if w in in_article) / len(own))
-        copied = mean(copy_rate(t, article.text) for t, (_, article, _, _) in zip(texts, per_item, strict=True) if t)
-        unknown = sum(
-            len(unknown_words(t, article.text)) for t, (_, article, _, _) in zip(texts, per_item, strict=True)
-        )
+            if t:
+                copied.append(copy_rate(t, article.text))
+            unknown += len(unknown_words(t, article.text))
         questions = sum(1 for t in texts if ends_on_question(t))
         scored = [(t, gold) for t, (_, _, gold, _) in zip(texts, per_item, strict=True) if gold]
         rouge = (
@@ -238,7 +238,7 @@ def _report(per_item: list[Item], names: list[str]) -> str:
             f"| {name} | {sum(1 for t in texts if t)}/{len(texts)} | "
             f"{sum(float(res[name]['regenerated']) for _, _, _, res in per_item):.0f} | « {openings} » {count} | "
             f"{mean(overlaps):.2f} / {max(overlaps, default=0.0):.2f} | {novel} | {mean(shares):.0%} | "
-            f"{copied:.1%} | {unknown} | "
+            f"{mean(copied):.1%} | {unknown} | "
             f"{questions}/{len(texts)} | {mean(len(words(t)) for t in texts):.0f} |{rouge}"
         )
     return "\n".join(lines)
@@ -264,6 +264,9 @@ async def run(args: argparse.Namespace, texts: dict[str, str], *, runner: ModelR
                 break
             text = rest.strip()
         texts[name] = text
+    indices = _orangesum_indices(args)
+    dataset = load_orangesum(max(indices, default=-1) + 1)
+    orangesum = [(i, dataset[i]) for i in indices]
     async with Agora(cfg, runner=runner) as app:
         await app.runner.wait_ready()
         shipped = app.summarizer._prompts
@@ -271,7 +274,7 @@ async def run(args: argparse.Namespace, texts: dict[str, str], *, runner: ModelR
         for name, text in texts.items():
             variants[name] = PromptSet({**shipped.templates, PART_FILES[part]: text}, f"variant-{name}")
         per_item = []
-        for name, article, gold in await _articles(app, args.pages, _orangesum_indices(args)):
+        for name, article, gold in await _articles(app, args.pages, orangesum):
             t0 = time.monotonic()
             results = await _one_item(app, article, part, variants, Length(args.length), openings, strengths)
             per_item.append((name, article, gold, results))
@@ -279,14 +282,11 @@ async def run(args: argparse.Namespace, texts: dict[str, str], *, runner: ModelR
             for v in names:
                 print(f"  {v}: {results[v]['text'] or UNWRITTEN}", flush=True)
     report = _report(per_item, names)
-    indices = _orangesum_indices(args)
-    return report + (_baselines(indices) if indices else "")
+    return report + (_baselines([item for _, item in orangesum]) if orangesum else "")
 
 
-def _baselines(indices: list[int]) -> str:
+def _baselines(items: list[dict[str, str]]) -> str:
     """The reference summarizers' ROUGE against the human summaries of the same OrangeSum items."""
-    dataset = load_orangesum(max(indices) + 1)
-    items = [dataset[i] for i in indices]
     scores = {
         name: mean(rouge_l(summary(item), item["gold"]) for item in items)
         for name, summary in (

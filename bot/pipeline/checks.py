@@ -68,6 +68,11 @@ class Verdict:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def usable(self) -> bool:
+        """Whether the part may go into a digest at all (no problem of UNUSABLE_PROBLEMS)."""
+        return not set(UNUSABLE_PROBLEMS) & set(self.problems)
+
     def retry(self, part: Part) -> bool:
         """Whether a second attempt at `part` is worth its cost: a problem a retry may fix."""
         return any(p not in NOT_RETRIED or part in ALWAYS_RETRIED_PARTS for p in self.problems)

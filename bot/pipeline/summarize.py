@@ -21,7 +21,7 @@ from bot.core.types import Article, Digest, Length, Part
 from bot.model.backend import GenerationParams, GenerationRequest, GenerationResult, Message
 from bot.model.runner import ModelRunner
 from bot.pipeline.anticopy import DEFAULT_SPAN, DEFAULT_STRENGTH, AntiCopyHook, build_anticopy
-from bot.pipeline.checks import BASIC_PROBLEMS, FACTUAL_PARTS, UNUSABLE_PROBLEMS, Verdict, check_part
+from bot.pipeline.checks import BASIC_PROBLEMS, FACTUAL_PARTS, Verdict, check_part
 from bot.pipeline.condense import Condensed, condense, split_sentences
 from bot.pipeline.postprocess import (
     PART_FILES,
@@ -291,7 +291,7 @@ class Summarizer:
         for attempt in range(3):
             if attempt == 2:
                 assert best is not None
-                if not set(UNUSABLE_PROBLEMS) & set(best[0].problems) or part not in LAST_RESORT_OPENINGS:
+                if best[0].usable or part not in LAST_RESORT_OPENINGS:
                     break
                 prefix = LAST_RESORT_OPENINGS[part]
                 stats["last_resorts"] += 1
@@ -362,7 +362,7 @@ class Summarizer:
             )
         assert best is not None
         stats["retries_kept"] += kept > 0
-        if set(UNUSABLE_PROBLEMS) & set(best[0].problems):
+        if not best[0].usable:
             return ""
         text = best[1]
         if part in QUESTION_ENDED and not ends_on_question(text):
