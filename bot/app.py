@@ -95,7 +95,7 @@ class Agora:
         self.runner.start()
 
     def cache_key(self, url: str, length: Length) -> CacheKey:
-        return CacheKey(canonicalize(url), self.model_key, self.prompts.version, length.value)
+        return CacheKey(canonicalize(url), self.model_key, self.summarizer.revision, length.value)
 
     async def digest_url(
         self, url: str, length: Length = Length.STANDARD, *, progress: ProgressFn | None = None

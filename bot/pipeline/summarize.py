@@ -9,12 +9,14 @@ conversation: the article is read (prefilled) once and each later turn only adds
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bot.core.types import Article, Digest, Length, Part
@@ -53,6 +55,33 @@ OFF_CONVERSATION = frozenset({Part.ACCROCHE, Part.OPTIMISTE})
 #: Parts that are no source for the anti-copy hook: the hook names the news in a few words that the
 #: later parts may need too.
 NOT_SOURCES = frozenset({Part.ACCROCHE})
+
+#: The pipeline modules whose code decides a digest's text, besides the model and the prompt files
+#: (which PromptSet.version hashes): a change to any of them makes the digests written before stale,
+#: so their source is part of the digest cache key (`Summarizer.revision`).
+TEXT_MODULES = (
+    "anticopy", "checks", "condense", "decode", "extract", "hashtags", "postprocess", "prompts", "summarize",
+    "textmetrics",
+)  # fmt: skip
+
+
+def source_digest(paths: Iterable[Path]) -> str:
+    """A short hash of files' names and bytes; a missing file counts by its name alone."""
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(path.name.encode() + b"\0")
+        if path.is_file():
+            h.update(path.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()[:12]
+
+
+@functools.cache
+def code_revision() -> str:
+    """The hash of TEXT_MODULES' source as installed."""
+    here = Path(__file__).parent
+    return source_digest(here / f"{name}.py" for name in TEXT_MODULES)
+
 
 #: Words the analogy must open with (the format asks for "Imaginez que…").
 FORCED_OPENINGS = {Part.EXEMPLE: "Imaginez que"}
@@ -162,9 +191,14 @@ class Summarizer:
         self.anticopy_span = anticopy_span
 
     @property
-    def prompt_version(self) -> str:
-        """What besides the model decides a digest's text: the prompts and the anti-copy settings (cache key)."""
-        return f"{self._prompts.version}+ac{self.anticopy_strength:g}/{self.anticopy_span}"
+    def revision(self) -> str:
+        """What besides the model and the length decides a digest's text (digest cache key): the prompts,
+        the anti-copy settings, the article budget and the pipeline's code. A digest written under
+        another revision is written again rather than served stale after an upgrade or a config change."""
+        return (
+            f"{self._prompts.version}+ac{self.anticopy_strength:g}/{self.anticopy_span}"
+            f"+art{self._article_tokens}+code{code_revision()}"
+        )
 
     async def summarize(
         self, article: Article, length: Length = Length.STANDARD, *, progress: ProgressFn | None = None

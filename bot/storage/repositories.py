@@ -24,7 +24,7 @@ class CacheKey:
 
 
 class DigestCache:
-    """Finished digests by canonical URL + model + prompt version + length."""
+    """Finished digests by canonical URL + model + pipeline revision (column prompt_version) + length."""
 
     def __init__(self, db: Database) -> None:
         self._db = db

@@ -47,6 +47,26 @@ async def test_link_to_digest_cached_by_canonical_url(tmp_path: Path, corpus_ser
     assert json.loads(rows[0][2])["parts"]["recap"]
 
 
+async def test_a_digest_written_under_other_settings_is_written_again_not_served(
+    tmp_path: Path, corpus_server: CorpusServer
+) -> None:
+    url = corpus_server.url("fr09-ledevoir-trottinettes")
+    async with Agora(_config(tmp_path)) as app:
+        assert not (await app.digest_url(url, Length.COURT)).cached
+    # Same settings, a new process: the digest file on disk answers.
+    async with Agora(_config(tmp_path)) as app:
+        assert (await app.digest_url(url, Length.COURT)).cached
+    # Another anti-copy strength or article budget writes other text: that digest is not reused.
+    for digest_settings in ({"anticopy_strength": 2.0}, {"article_tokens": 600}):
+        changed = _config(tmp_path).replace(digest=digest_settings)
+        async with Agora(changed) as app:
+            assert not (await app.digest_url(url, Length.COURT)).cached
+            assert (await app.digest_url(url, Length.COURT)).cached
+    with sqlite3.connect(tmp_path / "data" / "agora.sqlite3") as conn:
+        revisions = [r[0] for r in conn.execute("SELECT prompt_version FROM digests")]
+    assert len(set(revisions)) == 3
+
+
 async def test_redirect_and_pdf(tmp_path: Path, corpus_server: CorpusServer) -> None:
     async with Agora(_config(tmp_path)) as app:
         redirected = await app.digest_url(corpus_server.url("r/fr05-lopinion-glyphosate"))

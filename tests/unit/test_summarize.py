@@ -402,3 +402,23 @@ async def test_the_analogy_does_not_name_the_article_s_people_even_in_its_questi
     # The sentence naming him is dropped, and the question that names him is not added.
     assert exemple == "Imaginez que " + _prose("exemple").replace("Le ", "le ", 1)
     assert digest.stats["people_dropped"] == 1 and digest.stats["question_turns"] == 1
+
+
+def test_the_code_revision_changes_with_any_text_module_s_source(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    import bot.pipeline.summarize as summarize
+
+    files = [tmp_path / "a.py", tmp_path / "b.py"]
+    for f in files:
+        f.write_text("x = 1\n")
+    before = summarize.source_digest(files)
+    assert summarize.source_digest(files) == before
+    files[1].write_text("x = 2\n")
+    assert summarize.source_digest(files) != before
+    files[1].unlink()  # a module gone (the package installed without sources) still counts by its name
+    assert summarize.source_digest(files) not in (before, summarize.source_digest(files[:1]))
+    # The modules hashed are those of the pipeline, this one included, and they exist as named.
+    here = Path(summarize.__file__).parent
+    assert "summarize" in summarize.TEXT_MODULES and "checks" in summarize.TEXT_MODULES
+    assert all((here / f"{name}.py").is_file() for name in summarize.TEXT_MODULES)
