@@ -170,6 +170,7 @@ async def run(args: argparse.Namespace) -> str:
     cfg = Config(base_dir=str(ROOT)).replace(
         model={"source": args.model, "backend": args.backend},
         general={"data_dir": args.data_dir},
+        digest={"article_tokens": args.article_tokens} if args.article_tokens else {},
     )
     length = Length(args.length)
     rows: list[str] = []
@@ -212,7 +213,10 @@ async def run(args: argparse.Namespace) -> str:
             if folder.name in SAMPLE_PAGES:
                 (samples_dir / f"{folder.name}.md").write_text(md + "\n", encoding="utf-8")
             print(rows[-1], flush=True)
-        for i, item in enumerate(load_orangesum(args.orangesum)):
+        indices = args.items or list(range(args.orangesum))
+        dataset = load_orangesum(max(indices) + 1) if indices else []
+        for i in indices:
+            item = dataset[i]
             article = Article(
                 url=f"orangesum:test:{i}",
                 final_url=f"orangesum:test:{i}",
@@ -322,9 +326,11 @@ def main() -> None:
         "samples (the pages kept in bench/samples), none, or corpus folder names separated by commas",
     )
     p.add_argument("--max-pages", type=int, default=1000)
-    p.add_argument("--orangesum", type=int, default=50)
+    p.add_argument("--orangesum", type=int, default=50, help="the first N OrangeSum test items")
+    p.add_argument("--items", type=int, nargs="*", default=[], help="these OrangeSum items (0-based) instead")
     p.add_argument("--data-dir", default="data")
     p.add_argument("--anticopy", type=float, default=None, help="anti-copy strength (default: the config's)")
+    p.add_argument("--article-tokens", type=int, default=0, help="the article's token budget (default: the config's)")
     p.add_argument("--dump", default="", help="also write every digest to this folder")
     p.add_argument("--no-write", action="store_true", help="print only, do not update bench/RESULTS.md")
     args = p.parse_args()

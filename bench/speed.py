@@ -70,6 +70,8 @@ STORED = REPO / "bench" / "speed-results.json"
 CORPUS = Path(os.environ.get("AGORA_CORPUS", REPO.parent / "shared" / "corpus"))
 #: 978 words once extracted: a debate-worthy article of about the size the brief asks for.
 DEFAULT_PAGE = "fr28-orangesum-loi-bioethique-pma-gpa"
+#: The config's budget for the article; rows measured with another say so in their label.
+DEFAULT_ARTICLE_TOKENS = Config().digest.article_tokens
 SECTION = "Speed"
 BACKENDS = ("llamacpp", "transformers")
 #: Why N concurrent digests don't go faster with llama.cpp (said next to its figures).
@@ -239,7 +241,14 @@ def cpu_share(cpu_before: float, wall: float, threads: int) -> float:
 
 
 async def digest_runs(
-    backend: Backend, page: Path, gguf: Path, name: str, length: Length, runs: int, threads: int
+    backend: Backend,
+    page: Path,
+    gguf: Path,
+    name: str,
+    length: Length,
+    runs: int,
+    threads: int,
+    digest: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`runs` digests through Agora.digest_url from a loopback server (each with an empty digest cache),
     then the cached repeat; the figures are those of the fastest run, the others are listed."""
@@ -253,6 +262,7 @@ async def digest_runs(
                 general={"data_dir": data},
                 model={"source": str(gguf), "backend": name},
                 fetch={"allow_loopback": True},
+                digest=digest or {},
             )
             runner = ModelRunner(functools.partial(_same, recorder), max_batch_size=config.model.max_batch_size)
             async with Agora(config, runner=runner) as app:
@@ -307,7 +317,14 @@ async def digest_runs(
 
 
 async def concurrent_runs(
-    backend: Backend, page: Path, gguf: Path, name: str, length: Length, n: int, threads: int
+    backend: Backend,
+    page: Path,
+    gguf: Path,
+    name: str,
+    length: Length,
+    n: int,
+    threads: int,
+    digest: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """N digests of the page at N addresses, started together through one Agora (the bot's path)."""
     meta = json.loads((page / "meta.json").read_text(encoding="utf-8"))
@@ -326,6 +343,7 @@ async def concurrent_runs(
                 "sessions": max(n, base.sessions),
             },
             fetch={"allow_loopback": True},
+            digest=digest or {},
         )
         runner = ModelRunner(functools.partial(_same, recorder), max_batch_size=config.model.max_batch_size)
         async with Agora(config, runner=runner) as app:
@@ -372,8 +390,16 @@ def extract_words(body: bytes, url: str) -> list[str]:
 
 
 def measure(
-    name: str, gguf: Path, page: Path, length: Length, threads: int | None, runs: int, concurrent: int = 0
+    name: str,
+    gguf: Path,
+    page: Path,
+    length: Length,
+    threads: int | None,
+    runs: int,
+    concurrent: int = 0,
+    digest: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """One backend's figures; `digest` overrides keys of the config's [digest] section."""
     from bot.model.llamacpp_backend import _cpu_count
 
     cores = threads or _cpu_count()
@@ -404,10 +430,12 @@ def measure(
             "load_warm_seconds": warm,
             "rss_after_load_mb": rss_loaded,
         }
-        out |= asyncio.run(digest_runs(backend, page, gguf, name, length, runs, cores))
+        out |= asyncio.run(digest_runs(backend, page, gguf, name, length, runs, cores, digest))
         out["peak_rss_mb"] = _peak_rss_mb()  # before the state copies below, which are the bench's own
         if concurrent:
-            out["concurrent"] = asyncio.run(concurrent_runs(backend, page, gguf, name, length, concurrent, cores))
+            out["concurrent"] = asyncio.run(
+                concurrent_runs(backend, page, gguf, name, length, concurrent, cores, digest)
+            )
             out["concurrent"]["peak_rss_mb"] = _peak_rss_mb()
         if name == "llamacpp":
             out["state"] = state_costs(backend)
@@ -460,6 +488,8 @@ def run_worker(name: str, args: argparse.Namespace) -> dict[str, Any]:
         command += ["--runs", str(args.runs)]
     if args.concurrent:
         command += ["--concurrent", str(args.concurrent)]
+    if args.article_tokens:
+        command += ["--article-tokens", str(args.article_tokens)]
     try:
         subprocess.run(command, check=True)
         return json.loads(out.read_text(encoding="utf-8"))
@@ -480,6 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--concurrent", type=int, default=0, help="also N digests at once through the bot's path (0: not measured)"
     )
+    p.add_argument("--article-tokens", type=int, default=0, help="the article's token budget (0: the config's default)")
     p.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     p.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
     p.add_argument("--worker-out", help=argparse.SUPPRESS)
@@ -489,7 +520,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     page = CORPUS / args.page
     if args.worker:
         count = args.runs or (2 if args.worker == "llamacpp" else 1)
-        figures = measure(args.worker, gguf, page, Length(args.length), args.threads or None, count, args.concurrent)
+        digest = {"article_tokens": args.article_tokens} if args.article_tokens else {}
+        figures = measure(
+            args.worker, gguf, page, Length(args.length), args.threads or None, count, args.concurrent, digest
+        )
         Path(args.worker_out).write_text(json.dumps(figures, ensure_ascii=False), encoding="utf-8")
         return 0
 
@@ -510,9 +544,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "model_arg": args.model,
             "gguf": gguf.name,
             "threads": args.threads or os.cpu_count(),
+            "article_budget": args.article_tokens or DEFAULT_ARTICLE_TOKENS,
         }
         # One row per backend and length (and model, when it is not the embedded one).
         key = f"{name}:{args.length}" + ("" if args.model == "embedded" else f":{args.model}")
+        if args.article_tokens:
+            key += f":art{args.article_tokens}"
         runs[key] = figures
         print(table({key: figures}), flush=True)
         if figures.get("concurrent"):
@@ -562,7 +599,11 @@ def table(runs: dict[str, Any]) -> str:
 def _label(r: dict[str, Any]) -> str:
     label = {"llamacpp": "llama.cpp backend", "transformers": "transformers backend"}[r["backend"]]
     model = r.get("model_arg", "embedded")
-    return f"{label} ({r['length']}{'' if model == 'embedded' else ', ' + model})"
+    budget = r.get("article_budget", DEFAULT_ARTICLE_TOKENS)
+    extras = ("" if model == "embedded" else ", " + model) + (
+        "" if budget == DEFAULT_ARTICLE_TOKENS else f", article ≤ {budget} tokens"
+    )
+    return f"{label} ({r['length']}{extras})"
 
 
 def concurrent_table(runs: dict[str, Any]) -> str:
