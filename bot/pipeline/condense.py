@@ -14,7 +14,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…»\"])\s+(?=[«\"A-ZÀ-ÖØ-Þ0-9])")
+#: A sentence ends at . ! ? … (or a closing quote after one) before a space and a capital, a digit or an
+#: opening quote; or, as in agency copy run together, right before a capital or a quote glued to it
+#: (`artificiels.Confronté`, `indienne."Nous`).
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?…»\"])\s+(?=[«\"A-ZÀ-ÖØ-Þ0-9])"
+    r"|(?<=[a-zà-öø-ÿ0-9)][.!?…])(?=[«\"]?[A-ZÀ-ÖØ-Þ])"
+)
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*", re.UNICODE)
 
 # Frequent French/English function words: they say nothing about what a sentence is about.
@@ -60,7 +66,8 @@ def content_words(text: str) -> list[str]:
 
 
 def condense(text: str, budget_tokens: int, count_tokens: Callable[[str], int]) -> Condensed:
-    """The article itself if it fits in `budget_tokens`, else its salient sentences in order."""
+    """The article itself if it fits in `budget_tokens`, else its first sentence and its salient
+    sentences, in order."""
     total = count_tokens(text)
     sentences = split_sentences(text)
     if total <= budget_tokens:
@@ -75,10 +82,15 @@ def condense(text: str, budget_tokens: int, count_tokens: Callable[[str], int]) 
     share = budget_tokens / n_sections
     chosen: set[int] = set()
     used = 0
+    # The lede: news says what happened in its first sentence, which centrality can rank low (a quote,
+    # a name said once). Kept first when it costs at most a quarter of the budget.
+    if costs[0] <= budget_tokens / 4:
+        chosen.add(0)
+        used = costs[0]
     leftovers: list[int] = []
     for a, b in itertools.pairwise(bounds):
-        ranked = sorted(range(a, b), key=lambda i: -scores[i])
-        spent = 0.0
+        ranked = sorted((i for i in range(a, b) if i not in chosen), key=lambda i: -scores[i])
+        spent = float(used) if a == 0 else 0.0
         for i in ranked:
             if spent + costs[i] <= share and used + costs[i] <= budget_tokens:
                 chosen.add(i)
@@ -114,7 +126,6 @@ def _salience(sentences: list[str]) -> list[float]:
     """Centrality of each sentence: mean document frequency of its content words, plus a lead bonus."""
     words = [content_words(s) for s in sentences]
     df = Counter(w for ws in words for w in set(ws))
-    len(sentences)
     scores = []
     for i, ws in enumerate(words):
         if not ws:
