@@ -545,10 +545,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "gguf": gguf.name,
             "threads": args.threads or os.cpu_count(),
             "article_budget": args.article_tokens or DEFAULT_ARTICLE_TOKENS,
+            "code": code_revision(),
         }
         # One row per backend and length (and model, when it is not the embedded one).
         key = f"{name}:{args.length}" + ("" if args.model == "embedded" else f":{args.model}")
-        if args.article_tokens:
+        if args.article_tokens and args.article_tokens != DEFAULT_ARTICLE_TOKENS:
             key += f":art{args.article_tokens}"
         runs[key] = figures
         print(table({key: figures}), flush=True)
@@ -656,7 +657,8 @@ def report(runs: dict[str, Any]) -> str:
         later = ", ".join(f"{n}/{t}" for n, t in zip(r["later_turns_prefilled"], r["later_turns_prompt"], strict=False))
         each = ", ".join(f"{x['digest_seconds']:.1f} s (CPU share {x['cpu_share']:.2f})" for x in r.get("runs", []))
         lines += [
-            f"**{key}** — `{r['command']}`, {r['date']}, {r['length']} length, page `{r['page']}` "
+            f"**{key}** — `{r['command']}`, {r['date']}{', code of ' + r['code'] if r.get('code') else ''}, "
+            f"{r['length']} length, page `{r['page']}` "
             f"({r['article_words']} words, {r['article_tokens']:.0f} article tokens"
             f"{', condensed' if r['condensed'] else ''}); {r['model']} {r['dtype']} on {r['device']}"
             f"{'' if r.get('threads', os.cpu_count()) == os.cpu_count() else ', ' + str(r['threads']) + ' thread(s)'}; "
@@ -708,6 +710,20 @@ def report(runs: dict[str, Any]) -> str:
     gpu = json.loads(GPU_STORED.read_text(encoding="utf-8")) if GPU_STORED.is_file() else None
     lines.append(gpu_subsection(gpu))
     return "\n".join(lines)
+
+
+def code_revision() -> str:
+    """The commit measured, "+changes" when bot/ or prompts/ differ from it ("" outside a git checkout)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "bot", "prompts"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return head + ("+changes" if changed else "")
 
 
 def _cpu_name() -> str:

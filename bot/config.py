@@ -92,7 +92,8 @@ class FetchConfig:
 @dataclass(frozen=True, slots=True)
 class DigestConfig:
     default_length: LengthName = "standard"
-    article_tokens: int = 1200  # budget for the (condensed) article in the prompt
+    #: Budget for the (condensed) article in the prompt; bench/RESULTS.md § "The article budget".
+    article_tokens: int = 800
     prompts_dir: str = ""  # empty: the prompts/fr shipped with Agora
     min_article_words: int = 60
     anticopy_strength: float = 4.0  # logit penalty on extending a copied run; 0 = off (bot.pipeline.anticopy)

@@ -179,7 +179,7 @@ class Summarizer:
         runner: ModelRunner,
         prompts: PromptSet,
         *,
-        article_tokens: int = 1200,
+        article_tokens: int = 800,
         anticopy_strength: float = DEFAULT_STRENGTH,
         anticopy_span: int = DEFAULT_SPAN,
     ) -> None:
