@@ -154,7 +154,8 @@ def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
     return (
         f"- anti-copy strength {strength:g}; parts regenerated after a failed check: {regenerated:.0f} of "
         f"{6 * len(stats)} (problems seen, every attempt counted: {found}), a later attempt kept for "
-        f"{total('retries_kept')}, retries' time {avg('retry_seconds'):.1f} s a digest; "
+        f"{total('retries_kept')}, retries' time {avg('retry_seconds'):.1f} s a digest; parts kept without "
+        f"a retry, a sentence repeating an earlier part cut: {total('repeats_cut')}; "
         f"last attempts at an empty view (opened for it): {total('last_resorts')}; fallback parts: {fallbacks:.0f}; "
         f"turns asking for the analogy's question: {total('question_turns')}; sentences dropped (all "
         f"attempts): made-up facts {total('unsupported_dropped')}, naming people in the analogy "

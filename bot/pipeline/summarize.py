@@ -244,6 +244,7 @@ class Summarizer:
             "foreign_dropped": 0.0,  # sentences holding stray English or German words
             "unglued_words": 0.0,  # words the model glued together ("guerremondiale"), split again
             "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
+            "repeats_cut": 0.0,  # parts kept without a retry, a sentence repeating an earlier part cut
         }
         try:
             for index, part in enumerate(GENERATION_ORDER):
@@ -383,6 +384,19 @@ class Summarizer:
                 verdict = Verdict(basic, verdict.badness if basic else 0.0)
             for problem in verdict.problems:
                 stats[f"problem_{problem}"] = stats.get(f"problem_{problem}", 0.0) + 1
+            if job.full_check and "redite" in verdict.problems:
+                cut = cut_repeating_sentence(
+                    part,
+                    cleaned,
+                    verdict,
+                    target_words=shape.words,
+                    article=job.article,
+                    earlier=job.earlier,
+                    instructions=job.instructions,
+                )
+                if cut is not None:
+                    cleaned, verdict = cut
+                    stats["repeats_cut"] += 1
             if best is None or verdict.badness < best[0].badness:
                 best, kept = (verdict, cleaned), attempt
             if not verdict.retry(part):
@@ -437,6 +451,39 @@ class Summarizer:
             # Cleaned like the model's prose: the page's own text could carry a fake heading or bold.
             return clean_prose(" ".join(sentences[:3]), max_paragraphs=1) or UNWRITTEN
         return UNWRITTEN
+
+
+def cut_repeating_sentence(
+    part: Part,
+    text: str,
+    verdict: Verdict,
+    *,
+    target_words: int,
+    article: str,
+    earlier: dict[Part, str],
+    instructions: tuple[str, ...] = (),
+) -> tuple[str, Verdict] | None:
+    """`text` without the one sentence that makes it repeat an earlier part, and its verdict; None when
+    no single cut clears the repetition without a problem `verdict` did not have.
+
+    A part sent back for "redite" was written again whole (3-8 s on a CPU, the main cost of a digest's
+    retries: bench/RESULTS.md § "The article budget"); often one sentence restates the recap. The
+    first sentence is never cut: it carries the part's forced opening ("Le risque, c'est que")."""
+    paragraphs = [p for p in text.split("\n\n") if p.strip()]
+    sentences = [(i, s) for i, p in enumerate(paragraphs) for s in split_sentences(p)]
+    if len(sentences) < 2:
+        return None
+    allowed = set(verdict.problems) - {"redite"}
+    best: tuple[str, Verdict] | None = None
+    for drop in range(1, len(sentences)):
+        kept = [sentences[k] for k in range(len(sentences)) if k != drop]
+        candidate = "\n\n".join(" ".join(s for i, s in kept if i == para) for para in dict.fromkeys(i for i, _ in kept))
+        judged = check_part(
+            part, candidate, target_words=target_words, article=article, earlier=earlier, instructions=instructions
+        )
+        if set(judged.problems) <= allowed and (best is None or judged.badness < best[1].badness):
+            best = (candidate, judged)
+    return best
 
 
 @dataclass(frozen=True, slots=True)

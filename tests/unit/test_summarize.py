@@ -8,6 +8,7 @@ import pytest
 from bot.core.types import Article, Length, Part
 from bot.model.backend import GenerationRequest
 from bot.model.runner import ModelRunner
+from bot.pipeline.checks import check_part
 from bot.pipeline.prompts import PromptSet
 from bot.pipeline.summarize import (
     LAST_RESORT_OPENINGS,
@@ -15,6 +16,7 @@ from bot.pipeline.summarize import (
     UNWRITTEN,
     Summarizer,
     closing_question,
+    cut_repeating_sentence,
     is_source,
     stays_in_conversation,
 )
@@ -320,6 +322,43 @@ async def test_a_part_repeating_another_is_redone_and_the_better_attempt_kept() 
     assert len(attempts) == 2 and "angle nouveau" in attempts[1]
     assert digest.parts[Part.PESSIMISTE].endswith(_prose("x", 70))
     assert digest.stats["problem_redite"] == 1  # the second attempt passed
+
+
+async def test_a_part_with_one_sentence_repeating_another_loses_that_sentence_instead_of_a_retry() -> None:
+    attempts: list[str] = []
+
+    def script(r: GenerationRequest) -> str:
+        key = _which(r)
+        if key == "pessimiste":
+            attempts.append(r.messages[-1].content)
+            # Its second sentence restates the neutral view with words of its own (clean_prose drops a
+            # sentence that brings none).
+            added = " ".join(f"ajout{i}" for i in range(25))
+            return f"{_prose('pessimiste', 50)} {_prose('neutre', 60)[:-1]} {added}."
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert len(attempts) == 1
+    text = digest.parts[Part.PESSIMISTE]
+    assert "pessimiste49" in text and "neutre" not in text
+    assert digest.stats["problem_redite"] == 1 and digest.stats["repeats_cut"] == 1
+    assert digest.stats["regenerated_parts"] == 0
+
+
+def test_no_cut_is_made_when_the_repetition_is_spread_over_every_sentence_or_in_the_first() -> None:
+    recap = "Le " + " ".join(f"recap{i}" for i in range(40)) + "."
+    earlier = {Part.RECAP: recap}
+    spread = " ".join("Le " + " ".join(f"recap{j}" for j in range(i * 8, i * 8 + 6)) + f" z{i}." for i in range(5))
+    first = f"{recap} Le " + " ".join(f"pessimiste{i}" for i in range(12)) + "."
+    for text in (spread, first):
+        verdict = check_part(Part.PESSIMISTE, text, target_words=40, article="Un article.", earlier=earlier)
+        assert "redite" in verdict.problems
+        assert (
+            cut_repeating_sentence(
+                Part.PESSIMISTE, text, verdict, target_words=40, article="Un article.", earlier=earlier
+            )
+            is None
+        )
 
 
 async def test_a_hook_restating_an_instruction_is_redone_then_replaced_by_the_article_s_lead() -> None:
