@@ -323,6 +323,14 @@ class Summarizer:
         best: tuple[Verdict, str] | None = None
         kept = 0  # which attempt `best` is
         verdict: Verdict | None = None
+        judge = functools.partial(
+            check_part,
+            part,
+            target_words=shape.words,
+            article=job.article,
+            earlier=job.earlier,
+            instructions=job.instructions,
+        )
         for attempt in range(3):
             if attempt == 2:
                 assert best is not None
@@ -371,29 +379,14 @@ class Summarizer:
                     stats["people_dropped"] += dropped
                 if prefix and cleaned:
                     cleaned = join_prefix(prefix, cleaned)
-            verdict = check_part(
-                part,
-                cleaned,
-                target_words=shape.words,
-                article=job.article,
-                earlier=job.earlier,
-                instructions=job.instructions,
-            )
+            verdict = judge(cleaned)
             if not job.full_check:
                 basic = tuple(p for p in verdict.problems if p in BASIC_PROBLEMS)
                 verdict = Verdict(basic, verdict.badness if basic else 0.0)
             for problem in verdict.problems:
                 stats[f"problem_{problem}"] = stats.get(f"problem_{problem}", 0.0) + 1
             if job.full_check and "redite" in verdict.problems:
-                cut = cut_repeating_sentence(
-                    part,
-                    cleaned,
-                    verdict,
-                    target_words=shape.words,
-                    article=job.article,
-                    earlier=job.earlier,
-                    instructions=job.instructions,
-                )
+                cut = cut_repeating_sentence(cleaned, verdict, judge)
                 if cut is not None:
                     cleaned, verdict = cut
                     stats["repeats_cut"] += 1
@@ -453,18 +446,10 @@ class Summarizer:
         return UNWRITTEN
 
 
-def cut_repeating_sentence(
-    part: Part,
-    text: str,
-    verdict: Verdict,
-    *,
-    target_words: int,
-    article: str,
-    earlier: dict[Part, str],
-    instructions: tuple[str, ...] = (),
-) -> tuple[str, Verdict] | None:
-    """`text` without the one sentence that makes it repeat an earlier part, and its verdict; None when
-    no single cut clears the repetition without a problem `verdict` did not have.
+def cut_repeating_sentence(text: str, verdict: Verdict, judge: Callable[[str], Verdict]) -> tuple[str, Verdict] | None:
+    """`text` without the one sentence that makes it repeat an earlier part, and its verdict by `judge`
+    (the part's own check); None when no single cut clears the repetition without a problem `verdict`
+    did not have.
 
     A part sent back for "redite" was written again whole (3-8 s on a CPU, the main cost of a digest's
     retries: bench/RESULTS.md § "The article budget"); often one sentence restates the recap. The
@@ -478,9 +463,7 @@ def cut_repeating_sentence(
     for drop in range(1, len(sentences)):
         kept = [sentences[k] for k in range(len(sentences)) if k != drop]
         candidate = "\n\n".join(" ".join(s for i, s in kept if i == para) for para in dict.fromkeys(i for i, _ in kept))
-        judged = check_part(
-            part, candidate, target_words=target_words, article=article, earlier=earlier, instructions=instructions
-        )
+        judged = judge(candidate)
         if set(judged.problems) <= allowed and (best is None or judged.badness < best[1].badness):
             best = (candidate, judged)
     return best

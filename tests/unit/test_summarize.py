@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 
@@ -350,15 +351,11 @@ def test_no_cut_is_made_when_the_repetition_is_spread_over_every_sentence_or_in_
     earlier = {Part.RECAP: recap}
     spread = " ".join("Le " + " ".join(f"recap{j}" for j in range(i * 8, i * 8 + 6)) + f" z{i}." for i in range(5))
     first = f"{recap} Le " + " ".join(f"pessimiste{i}" for i in range(12)) + "."
+    judge = functools.partial(check_part, Part.PESSIMISTE, target_words=40, article="Un article.", earlier=earlier)
     for text in (spread, first):
-        verdict = check_part(Part.PESSIMISTE, text, target_words=40, article="Un article.", earlier=earlier)
+        verdict = judge(text)
         assert "redite" in verdict.problems
-        assert (
-            cut_repeating_sentence(
-                Part.PESSIMISTE, text, verdict, target_words=40, article="Un article.", earlier=earlier
-            )
-            is None
-        )
+        assert cut_repeating_sentence(text, verdict, judge) is None
 
 
 async def test_a_hook_restating_an_instruction_is_redone_then_replaced_by_the_article_s_lead() -> None:
