@@ -125,10 +125,13 @@ def _unknown_line(scores: list[DigestScores]) -> str:
     found = Counter(w for s in scores for w in s.unknown_words)
     total = sum(s.words for s in scores)
     listed = ", ".join(f"{w} {c}" if c > 1 else w for w, c in found.most_common(12))
+    cut = [w for s in scores for w in s.cut_words]
     return (
         f"- words French does not know (misspelt or glued; names and the article's words aside): "
         f"{found.total()} in {total} words ({10_000 * found.total() / max(1, total):.0f} per 10,000)"
         + (f": {listed}" if listed else "")
+        + f"; words cut short at a sentence's end: {len(cut)}"
+        + (f" ({', '.join(cut)})" if cut else "")
     )
 
 
@@ -159,7 +162,8 @@ def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
         f"last attempts at an empty view (opened for it): {total('last_resorts')}; fallback parts: {fallbacks:.0f}; "
         f"turns asking for the analogy's question: {total('question_turns')}; sentences dropped (all "
         f"attempts): made-up facts {total('unsupported_dropped')}, naming people in the analogy "
-        f"{total('people_dropped')}, stray foreign words {total('foreign_dropped')}; glued words split "
+        f"{total('people_dropped')}, stray foreign words {total('foreign_dropped')}, ending on a word cut short "
+        f"{total('truncated_dropped')}; glued words split "
         f"{total('unglued_words')}; "
         f"median digest time {median:.0f} s (mean per digest: prefill {avg('prefill_seconds'):.1f} s for "
         f"{avg('prefilled_tokens'):.0f} tokens, decode {avg('decode_seconds'):.1f} s for "

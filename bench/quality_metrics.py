@@ -25,6 +25,7 @@ from bot.pipeline.textmetrics import (
     rouge_l,
     rouge_n,
     stray_foreign,
+    truncated_words,
     unknown_words,
     unsupported_facts,
     words,
@@ -102,6 +103,7 @@ class DigestScores:
     hook_grounded: float  # grounded_share of the hook in the article and the recap
     views_grounded: float  # ...of the neutral, optimistic and pessimistic views together
     unknown_words: list[str]  # words French does not know, absent from the article (misspellings)
+    cut_words: list[str]  # sentence-final words cut short ("… pas oblig."), by the article and the other parts
     words: int  # words of the written parts
 
 
@@ -131,6 +133,11 @@ def score_digest(digest: Digest, markdown: str, source: str) -> DigestScores:
             "\n".join(texts[p] for p in (Part.NEUTRE, Part.OPTIMISTE, Part.PESSIMISTE)), source, texts[Part.RECAP]
         ),
         unknown_words=[w for p in written for w in unknown_words(texts[p], source)],
+        cut_words=[
+            w
+            for p in written
+            for w in truncated_words(texts[p], "\n".join([source, *(texts[o] for o in written if o is not p)]))
+        ],
         words=len(words(all_text)),
     )
 

@@ -2,9 +2,10 @@
 
 Each failure names a problem the quality bench measures (issue #6): an empty part, a part not in
 French or with stray English or German words, a part far too short, a part copying the article, a part
-repeating an earlier one, a factual part stating a number or name the article does not give, a part
-restating an instruction. The summarizer regenerates a failing part once, with the advice for its
-problems added to the instruction, and keeps whichever attempt is less bad (`Verdict.badness`).
+repeating an earlier one, a part ending on a word cut short, a factual part stating a number or name
+the article does not give, a part restating an instruction. The summarizer regenerates a failing
+part once, with the advice for its problems added to the instruction, and keeps whichever attempt
+is less bad (`Verdict.badness`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.core.types import Part
-from bot.pipeline.textmetrics import copy_rate, is_french, rouge_l, stray_words, unsupported, words
+from bot.pipeline.textmetrics import (
+    copy_rate,
+    is_french,
+    rouge_l,
+    stray_words,
+    truncated_words,
+    unsupported,
+    words,
+)
 
 #: Share of a part's word 8-grams allowed to come from the article (targets: recap ≤ 15%, digest ≤ 5%).
 COPY_LIMITS: dict[Part, float] = {Part.RECAP: 0.15, Part.ACCROCHE: 0.25}
@@ -56,6 +65,7 @@ ADVICE = {
     "redite": "Ne répète pas ce que disent les parties précédentes : apporte un angle nouveau.",
     "invente": "N'écris aucun chiffre, aucune date ni aucun nom qui ne figure pas dans l'article.",
     "consigne": "Ne recopie pas les consignes : rédige le texte demandé, sur le sujet de l'article.",
+    "tronque": "Termine chaque phrase par des mots entiers : aucun mot coupé.",
 }
 
 
@@ -104,6 +114,10 @@ def check_part(
     if stray:
         found.append("etranger")
         badness += 5 * len(stray)
+    cut = truncated_words(text, "\n".join([article, *(t for p, t in earlier.items() if p is not Part.REFERENCE)]))
+    if cut:
+        found.append("tronque")
+        badness += 30 * len(cut)
     if part is not Part.ACCROCHE and len(tokens) < SHORT_SHARE * target_words:
         found.append("court")
         badness += 20 * (1 - len(tokens) / target_words)

@@ -22,6 +22,7 @@ from bot.pipeline.textmetrics import (
     people,
     rouge_l,
     stray_words,
+    truncated_words,
     unknown_words,
     unsupported,
     words,
@@ -367,6 +368,17 @@ def drop_sentences_with_foreign_words(text: str, source: str) -> tuple[str, int]
     sentence has one (the part's check then asks for another attempt). Returns (text, sentences dropped).
     """
     return _drop_sentences(text, lambda sentence: bool(stray_words(sentence, source)))
+
+
+def drop_truncated_sentences(text: str, sources: str) -> tuple[str, int]:
+    """Remove the sentences that end on a word cut short ("… qui sont pas oblig.", `truncated_words`),
+    `sources` being the article and the parts already written. Kept as it is when every sentence
+    has one (the part's check then asks for another attempt). Returns (text, sentences dropped).
+    """
+    cut = set(truncated_words(text, sources))
+    if not cut:
+        return text, 0
+    return _drop_sentences(text, lambda sentence: bool(cut & set(truncated_words(sentence, sources))))
 
 
 def _drop_sentences(text: str, drop: Callable[[str], bool]) -> tuple[str, int]:

@@ -31,6 +31,7 @@ from bot.pipeline.postprocess import (
     clean_prose,
     drop_sentences_naming_people,
     drop_sentences_with_foreign_words,
+    drop_truncated_sentences,
     drop_unsupported_sentences,
     reference_line,
     unglue_words,
@@ -242,6 +243,7 @@ class Summarizer:
             "question_turns": 0.0,  # turns asking for the analogy's closing question (QUESTION_LEAD)
             "people_dropped": 0.0,  # sentences of the analogy naming the article's people
             "foreign_dropped": 0.0,  # sentences holding stray English or German words
+            "truncated_dropped": 0.0,  # sentences ending on a word cut short ("… pas oblig.")
             "unglued_words": 0.0,  # words the model glued together ("guerremondiale"), split again
             "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
             "repeats_cut": 0.0,  # parts kept without a retry, a sentence repeating an earlier part cut
@@ -371,6 +373,8 @@ class Summarizer:
                 stats["unglued_words"] += mended
                 cleaned, dropped = drop_sentences_with_foreign_words(cleaned, job.article)
                 stats["foreign_dropped"] += dropped
+                cleaned, dropped = drop_truncated_sentences(cleaned, f"{job.article}\n{seen}")
+                stats["truncated_dropped"] += dropped
                 if part in FACTUAL_PARTS:
                     cleaned, dropped = drop_unsupported_sentences(cleaned, job.article)
                     stats["unsupported_dropped"] += dropped

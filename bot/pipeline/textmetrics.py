@@ -222,6 +222,35 @@ def unknown_words(text: str, article: str = "") -> list[str]:
     ]
 
 
+#: A sentence's last word, before its full stop (or "!", "?", "…").
+_SENTENCE_FINAL = re.compile(r"([^\W\d_]+)\s*[.!?…]")
+#: Words French writes at least this often (Zipf 3: once per million words) are never a cut word.
+TRUNCATED_CEILING = 3.0
+
+
+def truncated_words(text: str, sources: str = "") -> list[str]:
+    """The sentence-final words of `text` that are a longer word of `text` or `sources` cut short.
+
+    fr05's optimistic view (embedded model, anti-copy decoding) read "Ce produit est vendu à des
+    agriculteurs qui sont pas oblig.": barred from copying the neutral view's "obligés", the model
+    closed the sentence mid-word. Such a word is lower-case, rare in French (wordfreq gives "oblig"
+    Zipf 2.0), used once, not a word of `sources`, and the start of a longer word there or in `text`.
+    """
+    known = _article_words(sources)
+    counts = Counter(_LETTERS.findall(text.lower()))
+    vocabulary = known | counts.keys()
+    found = []
+    for match in _SENTENCE_FINAL.finditer(text):
+        word = match.group(1)
+        if len(word) < 3 or not word.islower() or counts[word] > 1 or word in known:
+            continue
+        if zipf_frequency(word, "fr") >= TRUNCATED_CEILING:
+            continue
+        if any(len(other) > len(word) and other.startswith(word) for other in vocabulary):
+            found.append(word)
+    return found
+
+
 _NUMBER = re.compile(r"\d+(?:[.,\s]\d{3})*(?:[.,]\d+)?")
 _NAME = re.compile(r"(?<![.!?…]\s)(?<!^)\b([A-ZÀ-ÖØ-Þ][\w’'-]+(?:\s+[A-ZÀ-ÖØ-Þ][\w’'-]+)*)")
 

@@ -28,20 +28,21 @@ def test_the_checks_line_sums_each_digests_counts() -> None:
     stats = [
         {"regenerated_parts": 2, "problem_etranger": 1, "foreign_dropped": 1, "unsupported_dropped": 3, "seconds": 50},
         {"regenerated_parts": 1, "problem_court": 2, "foreign_dropped": 2, "people_dropped": 1, "seconds": 70},
+        {"truncated_dropped": 1, "seconds": 40},
         {"regenerated_parts": 2, "retries_kept": 1, "retry_seconds": 30, "last_resorts": 1, "seconds": 90},
     ]
     line = _checks_line(stats, 4)
-    assert "parts regenerated after a failed check: 5 of 18" in line
-    assert "every attempt counted: court 2, etranger 1), a later attempt kept for 1, retries' time 10.0 s" in line
+    assert "parts regenerated after a failed check: 5 of 24" in line
+    assert "every attempt counted: court 2, etranger 1), a later attempt kept for 1, retries' time 7.5 s" in line
     assert "last attempts at an empty view (opened for it): 1; fallback parts: 0" in line
-    assert "made-up facts 3, naming people in the analogy 1, stray foreign words 3" in line
+    assert "naming people in the analogy 1, stray foreign words 3, ending on a word cut short 1;" in line
     assert "median digest time 70 s" in line
 
 
 def test_the_unknown_words_line_counts_per_10000_words() -> None:
     scores = [
-        SimpleNamespace(unknown_words=["deordre", "enhumée"], words=3000),
-        SimpleNamespace(unknown_words=["deordre"], words=1000),
+        SimpleNamespace(unknown_words=["deordre", "enhumée"], words=3000, cut_words=[]),
+        SimpleNamespace(unknown_words=["deordre"], words=1000, cut_words=["oblig"]),
     ]
     line = _unknown_line(scores)  # type: ignore[arg-type]
-    assert "3 in 4000 words (8 per 10,000): deordre 2, enhumée" in line
+    assert "3 in 4000 words (8 per 10,000): deordre 2, enhumée; words cut short at a sentence's end: 1 (oblig)" in line

@@ -103,3 +103,14 @@ def test_a_part_restating_an_instruction_fails() -> None:
     # A part on the article's subject passes, even one that uses a few of the instruction's words.
     own = "On sait que la réforme repousse l'âge de départ, on ignore encore si le Parlement la votera."
     assert check_part(Part.NEUTRE, own, target_words=20, article=ARTICLE, earlier={}, instructions=[instruction]).ok
+
+
+def test_a_part_ending_on_a_word_cut_short_is_sent_back() -> None:
+    """fr05's optimistic view: "Ce produit est vendu à des agriculteurs qui sont pas oblig." """
+    neutral = "Selon le texte, les exploitants resteront obligés de respecter les nouvelles règles nationales."
+    cut = "Ce produit est vendu à des agriculteurs qui sont pas oblig."
+    verdict = check_part(Part.OPTIMISTE, cut, target_words=10, article=ARTICLE, earlier={Part.NEUTRE: neutral})
+    assert verdict.problems == ("tronque",) and verdict.retry(Part.OPTIMISTE)
+    assert "aucun mot coupé" in verdict.advice(10)
+    whole = "Ce produit est vendu à des agriculteurs qui restent libres de leur choix."
+    assert check_part(Part.OPTIMISTE, whole, target_words=10, article=ARTICLE, earlier={Part.NEUTRE: neutral}).ok

@@ -11,6 +11,7 @@ from bot.pipeline.postprocess import (
     clean_prose,
     drop_sentences_naming_people,
     drop_sentences_with_foreign_words,
+    drop_truncated_sentences,
     drop_unsupported_sentences,
     french_date,
     hashtags_from,
@@ -246,6 +247,14 @@ def test_sentences_with_stray_foreign_words_are_dropped_unless_a_french_article_
     view = "Le ministre parle de policy. Les députés doutent."
     assert drop_sentences_with_foreign_words(view, french) == (view, 0)
     assert drop_sentences_with_foreign_words("Die S-Bahn ist pünktlich.", german) == ("Die S-Bahn ist pünktlich.", 0)
+
+
+def test_sentences_ending_on_a_word_cut_short_are_dropped_unless_none_would_be_left() -> None:
+    sources = "Les agriculteurs ne sont pas obligés de l'utiliser."
+    view = "Le produit aide les cultures. Il est vendu à des agriculteurs qui sont pas oblig."
+    assert drop_truncated_sentences(view, sources) == ("Le produit aide les cultures.", 1)
+    assert drop_truncated_sentences("Ils sont pas oblig.", sources) == ("Ils sont pas oblig.", 0)
+    assert drop_truncated_sentences("Ils sont obligés.", sources) == ("Ils sont obligés.", 0)
 
 
 def test_a_title_put_over_the_prose_is_dropped() -> None:

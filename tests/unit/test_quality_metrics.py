@@ -15,6 +15,7 @@ from bench.quality_metrics import (
     shared_opening,
     stray_foreign,
     structure_ok,
+    truncated_words,
     unknown_words,
     unsupported_facts,
 )
@@ -126,3 +127,15 @@ def test_unknown_words_are_misspellings_not_names_nor_the_articles_rare_words() 
     text = "Elle a perduses ses parents, dit Nordahl Lelandais, à cause du résorcinol tranquillément."
     assert unknown_words(text, "Le résorcinol est un produit.") == ["perduses", "tranquillément"]
     assert unknown_words("Une phrase française correcte, sans faute.") == []
+
+
+def test_truncated_words_are_sentence_final_starts_of_a_longer_word() -> None:
+    source = "Les agriculteurs ne sont pas obligés de l'acheter, dit la vendeuse."
+    assert truncated_words("Ils ne sont pas oblig. Le reste suit.", source) == ["oblig"]
+    assert truncated_words("Ils ne sont pas oblig, dit-il.", source) == []  # mid-sentence: not a cut end
+    # A whole word, though the start of a longer one ("vend" / "vendeuse"), a name, a word used twice
+    # or one the sources use: none is a cut.
+    assert truncated_words("Elle vend.", source) == []
+    assert truncated_words("Il parle à Oblig.", source) == []
+    assert truncated_words("Le mot oblig revient: oblig.", source) == []
+    assert truncated_words("Ils sont oblig.", source + " Voir oblig.") == []

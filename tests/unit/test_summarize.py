@@ -220,6 +220,8 @@ async def test_an_unwritten_part_is_not_shown_to_the_model_nor_checked_against()
         ("récapitulatif", Part.RECAP, " Le ministre Jean Valjean promet 7 500 000 euros.", "unsupported_dropped"),
         # A view's sentence half in German.
         ("neutre", Part.NEUTRE, " In Berlin, il y a beaucoup de choses verrücktes und schöne Orte.", "foreign_dropped"),
+        # A view's last sentence ending on a word cut short (fr05's "… qui sont pas oblig.").
+        ("optimiste", Part.OPTIMISTE, " Le produit est vendu aux agricult.", "truncated_dropped"),
     ],
 )
 async def test_a_sentence_the_code_refuses_is_dropped_and_the_rest_passes(
