@@ -410,6 +410,10 @@ def _unglued(word: str, sources: str) -> str | None:
     return None
 
 
+#: "du_glyphosate", "lesEssais": lower-case letters joined to letters by "_" or to a capital.
+_JOINED = re.compile(r"(?<!\w)[^\W\d_]+(?:_[^\W\d_]+|[a-zà-öø-ÿ][A-ZÀ-ÖØ-Þ][^\W\d_]*)(?!\w)")
+
+
 def unglue_words(text: str, sources: str) -> tuple[str, int]:
     """Put back the space (or apostrophe) the model left out of a phrase of `sources` (the article
     and the parts already written), and count the words mended.
@@ -418,10 +422,25 @@ def unglue_words(text: str, sources: str) -> tuple[str, int]:
     after a copied "… la Seconde Guerre", the model can write "mondiale" glued on: the 50-item run's
     digests held "guerremondiale" (twice), "cinquantefilms", "perduses" and "deordre", each a phrase
     of its article. Only a word French does not know (`unknown_words`) is split, and only where the
-    sources have the two words side by side, so nothing the model wrote on purpose is touched.
+    sources have the two words side by side, so nothing the model wrote on purpose is touched; and
+    so are two words joined by "_" or before a capital (`_JOINED`).
     """
     lowered = sources.lower().replace("’", "'")
     mended = 0
+    # Two words joined by an underscore ("du_glyphosate") or with no space before a capital
+    # ("lesEssais"), both in fr05's sample: the underscore is never French prose, the capital only
+    # where the sources write the two words apart (a brand, "eBay", or a name, "McArthur", stays).
+    for word in dict.fromkeys(_JOINED.findall(text)):
+        left, right = re.split(r"_|(?<=[^\W\d_])(?=[A-ZÀ-ÖØ-Þ])", word, maxsplit=1)
+        written = re.search(rf"(?<!\w){re.escape(left)}\s+{re.escape(right)}(?!\w)", sources, re.IGNORECASE)
+        if written is not None:
+            parted = " ".join(written.group().split())  # as the sources write it: "les essais", "de Paris"
+        elif "_" in word:
+            parted = f"{left} {right}"
+        else:
+            continue
+        text, count = re.subn(rf"(?<!\w){re.escape(word)}(?!\w)", parted, text)
+        mended += count
     for word in dict.fromkeys(unknown_words(text, sources)):
         joined = _unglued(word, lowered)
         if joined is not None:

@@ -434,6 +434,17 @@ def test_a_phrase_of_the_article_the_model_glued_gets_its_space_back() -> None:
     assert count == 3 and unknown_words(mended, GLUED_ARTICLE) == []
 
 
+def test_words_joined_by_an_underscore_or_before_a_capital_are_parted() -> None:
+    """fr05's sample: "Greenpeace … bannit lesEssais", "les effets du_glyphosate"."""
+    sources = "La communauté bannit les essais nucléaires. Le maire de Paris. Le glyphosate. Vendu sur eBay."
+    text = "Elle bannit lesEssais du_glyphosate, dit le maire deParis, et vend sur eBay comme McArthur."
+    mended, count = unglue_words(text, sources)
+    # Spelt as the sources write the two words; an underscore always goes; a brand or a name the
+    # sources never write apart stays.
+    assert mended == "Elle bannit les essais du glyphosate, dit le maire de Paris, et vend sur eBay comme McArthur."
+    assert count == 3
+
+
 @pytest.mark.parametrize(
     "text",
     [
