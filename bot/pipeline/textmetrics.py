@@ -255,13 +255,27 @@ _NUMBER = re.compile(r"\d+(?:[.,\s]\d{3})*(?:[.,]\d+)?")
 _NAME = re.compile(r"(?<![.!?…]\s)(?<!^)\b([A-ZÀ-ÖØ-Þ][\w’'-]+(?:\s+[A-ZÀ-ÖØ-Þ][\w’'-]+)*)")
 
 
+#: Numbers written in words, and their values: fr05's recap and neutral view said the glyphosate was
+#: used "depuis quatre ans" and "depuis quinze ans" (the article: forty years, "depuis 1974"). Not
+#: "un"/"une" (articles), "deux"/"trois" ("les deux camps"), "neuf" (new), "cent"/"mille" ("mille
+#: fois"), nor the hyphenated compounds ("dix-huit"): what is left is a figure when it is written.
+SPELLED_NUMBERS = {
+    "quatre": 4, "cinq": 5, "six": 6, "sept": 7, "huit": 8, "dix": 10, "onze": 11, "douze": 12, "treize": 13,
+    "quatorze": 14, "quinze": 15, "seize": 16, "vingt": 20, "trente": 30, "quarante": 40, "cinquante": 50,
+    "soixante": 60,
+}  # fmt: skip
+_SPELLED_BY_VALUE = {str(value): word for word, value in SPELLED_NUMBERS.items()}
+_SPELLED = re.compile(rf"(?<![\w-])({'|'.join(SPELLED_NUMBERS)})(?![\w-])")
+
+
 def _numbers(text: str) -> set[str]:
     return {re.sub(r"\s", "", m.group(0)).replace(",", ".") for m in _NUMBER.finditer(text)}
 
 
 def facts(text: str) -> set[str]:
-    """Numbers and capitalised names (not at a sentence start) mentioned in a text."""
-    found = _numbers(text)
+    """Numbers (in figures, or of SPELLED_NUMBERS in words) and capitalised names (not at a sentence
+    start) mentioned in a text."""
+    found = _numbers(text) | set(_SPELLED.findall(text))
     for sentence in SENTENCE_BREAK.split(text):
         for m in _NAME.finditer(sentence):
             if m.start() > 0:
@@ -275,9 +289,17 @@ def _source_facts(source: str) -> tuple[frozenset[str], str]:
     return frozenset(_numbers(source)), source.lower()
 
 
+def _supported(fact: str, numbers: frozenset[str], lowered: str) -> bool:
+    if fact in SPELLED_NUMBERS:  # the same word, or the same value in figures ("quatre" / "4"), not "1974"
+        return str(SPELLED_NUMBERS[fact]) in numbers or re.search(rf"(?<!\w){fact}(?!\w)", lowered) is not None
+    if fact in _SPELLED_BY_VALUE:  # "40" / "quarante"
+        return fact in numbers or re.search(rf"(?<!\w){_SPELLED_BY_VALUE[fact]}(?!\w)", lowered) is not None
+    return fact in numbers or fact in lowered
+
+
 def _missing(found: set[str], source: str) -> list[str]:
     numbers, lowered = _source_facts(source)
-    return sorted(f for f in found if f not in numbers and f not in lowered)
+    return sorted(f for f in found if not _supported(f, numbers, lowered))
 
 
 def unsupported(text: str, source: str) -> list[str]:

@@ -71,6 +71,18 @@ def test_unsupported_facts() -> None:
     assert "653" in facts("Il y avait 653 maires.")
 
 
+def test_numbers_written_in_words_are_facts_too() -> None:
+    """fr05's recap: the glyphosate used "depuis quatre ans"; the article says forty years, since 1974."""
+    source = "Le glyphosate est utilisé depuis quarante ans, depuis 1974 exactement, par 12 pays."
+    assert unsupported_facts("Il est utilisé depuis quatre ans.", source) == (1, 1)
+    # The same word, or the same value in figures either way, is supported; "4" is not found in "1974".
+    assert unsupported_facts("Il est utilisé depuis quarante ans, dans douze pays.", source) == (0, 2)
+    assert unsupported_facts("Il est utilisé depuis 40 ans.", source) == (0, 1)
+    assert unsupported_facts("Il est utilisé depuis 4 ans.", source) == (1, 1)
+    # Words that are not figures as often as they are: "les deux camps", "un outil neuf", "dix-huit".
+    assert facts("Les deux camps ont un outil neuf depuis dix-huit mois.") == set()
+
+
 def test_structure_and_score_on_a_rendered_digest(tmp_path: Path) -> None:
     parts = {p: f"Texte en français pour la partie {p.name.lower()} avec des mots." for p in Part}
     digest = Digest("https://ex.fr", "https://ex.fr", "T", Length.COURT, parts)
