@@ -48,9 +48,7 @@ _BOLD = re.compile(r"(\*\*|__)(.+?)\1")
 _EMPH = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
 _HASHTAG = re.compile(r"#([^\W_][\w-]{1,40})", re.UNICODE)
 _SENTENCE_END_CHARS = '.!?…»")'
-_INTRO = re.compile(
-    r"^(?:voici|bien sûr|d'accord|certainement|absolument|en tant que)[^.:\n]*[:.]\s*", re.IGNORECASE
-)
+_INTRO = re.compile(r"^(?:voici|bien sûr|d'accord|certainement|absolument|en tant que)[^.:\n]*[:.]\s*", re.IGNORECASE)
 # Openings that only restate the part's name ("Le point de vue optimiste est que …", "La nouvelle est
 # que …"): the heading already says it. Seen in most opinion parts of the first quality run.
 _META_OPENING = re.compile(
@@ -146,11 +144,7 @@ def _is_heading_line(line: str) -> bool:
     if _MD_HEADING.match(line):
         return True
     # A short line that names a part ("**Point de vue optimiste**", "Exemple :") is a heading.
-    return (
-        len(stripped) <= 40
-        and any(stripped.startswith(w) for w in _HEADING_WORDS)
-        and not stripped.endswith(".")
-    )
+    return len(stripped) <= 40 and any(stripped.startswith(w) for w in _HEADING_WORDS) and not stripped.endswith(".")
 
 
 #: A first line of at most this many words, without a full stop, before more text, is a title.
@@ -169,9 +163,7 @@ def _is_title_line(line: str, rest: list[str]) -> bool:
         return False
     following = next((r.strip() for r in rest if _has_text(r)), "")
     return (
-        bool(following)
-        and (following[0].isupper() or following[0].isdigit())
-        and any(c in following for c in ".!?…")
+        bool(following) and (following[0].isupper() or following[0].isdigit()) and any(c in following for c in ".!?…")
     )
 
 
@@ -379,6 +371,21 @@ def drop_truncated_sentences(text: str, sources: str) -> tuple[str, int]:
     if not cut:
         return text, 0
     return _drop_sentences(text, lambda sentence: bool(cut & set(truncated_words(sentence, sources))))
+
+
+#: Words that tie a sentence to the one before it, which a part's first sentence has not: the model
+#: opens a view on "Cependant," now and then, and a dropped first sentence leaves one (fr05's recap
+#: began « Cependant, les prétendus effets … » once its made-up « depuis quatre ans » went).
+_OPENING_LINK = re.compile(
+    r"^(?:cependant|toutefois|néanmoins|pourtant|en outre|de plus|par ailleurs|or|en revanche|au contraire)\s*,\s*",
+    re.IGNORECASE,
+)
+
+
+def drop_opening_link(text: str) -> str:
+    """`text` without a linking word at its very start ("Cependant, les effets…" -> "Les effets…")."""
+    rest = _OPENING_LINK.sub("", text, count=1)
+    return text if rest == text or len(rest) < 20 else _capitalized(rest)
 
 
 def _drop_sentences(text: str, drop: Callable[[str], bool]) -> tuple[str, int]:

@@ -29,6 +29,7 @@ from bot.pipeline.postprocess import (
     PART_FILES,
     build_hook,
     clean_prose,
+    drop_opening_link,
     drop_sentences_naming_people,
     drop_sentences_with_foreign_words,
     drop_truncated_sentences,
@@ -381,6 +382,7 @@ class Summarizer:
                 if part is Part.EXEMPLE:
                     cleaned, dropped = drop_sentences_naming_people(cleaned, job.article)
                     stats["people_dropped"] += dropped
+                cleaned = drop_opening_link(cleaned)
                 if prefix and cleaned:
                     cleaned = join_prefix(prefix, cleaned)
             verdict = judge(cleaned)

@@ -9,6 +9,7 @@ from bot.pipeline.postprocess import (
     build_hook,
     choose_emoji,
     clean_prose,
+    drop_opening_link,
     drop_sentences_naming_people,
     drop_sentences_with_foreign_words,
     drop_truncated_sentences,
@@ -255,6 +256,16 @@ def test_sentences_ending_on_a_word_cut_short_are_dropped_unless_none_would_be_l
     assert drop_truncated_sentences(view, sources) == ("Le produit aide les cultures.", 1)
     assert drop_truncated_sentences("Ils sont pas oblig.", sources) == ("Ils sont pas oblig.", 0)
     assert drop_truncated_sentences("Ils sont obligés.", sources) == ("Ils sont obligés.", 0)
+
+
+def test_a_part_does_not_open_on_a_linking_word() -> None:
+    """fr05's recap, its first sentence dropped, began « Cependant, les prétendus effets … »."""
+    assert drop_opening_link("Cependant, les effets ne sont pas démontrés.") == "Les effets ne sont pas démontrés."
+    assert drop_opening_link("En outre, l'agence conclut autrement.") == "L'agence conclut autrement."
+    # Inside the part, or a word that only looks like one ("Or" the metal has no comma), it stays.
+    kept = "Les effets sont discutés. Cependant, les agences concluent autrement."
+    assert drop_opening_link(kept) == kept
+    assert drop_opening_link("Or et argent montent.") == "Or et argent montent."
 
 
 def test_a_title_put_over_the_prose_is_dropped() -> None:

@@ -236,6 +236,14 @@ async def test_a_sentence_the_code_refuses_is_dropped_and_the_rest_passes(
     assert digest.stats["regenerated_parts"] == 0  # what was left passed its check
 
 
+async def test_a_part_opening_on_a_linking_word_loses_it() -> None:
+    def script(r: GenerationRequest) -> str:
+        return "Cependant, l" + _prose("neutre")[1:] if _which(r) == "neutre" else _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert digest.parts[Part.NEUTRE] == _prose("neutre")
+
+
 @pytest.mark.parametrize("length", list(Length))
 async def test_lengths_scale_token_budgets(length: Length) -> None:
     digest, backend = await _run(lambda r: "Texte.", length)
