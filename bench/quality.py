@@ -143,6 +143,12 @@ def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
             if key.startswith("problem_"):
                 problems[key.removeprefix("problem_")] = problems.get(key.removeprefix("problem_"), 0) + value
     regenerated = sum(st.get("regenerated_parts", 0) for st in stats)
+    by_part: Counter[str] = Counter()
+    for st in stats:
+        for key, value in st.items():
+            if key.startswith("regenerated_") and key != "regenerated_parts":
+                by_part[key.removeprefix("regenerated_")] += int(value)
+    retried = ", ".join(f"{part} {count}" for part, count in by_part.most_common()) or "none"
     fallbacks = sum(st.get("fallback_parts", 0) for st in stats)
     seconds = [st.get("seconds", 0.0) for st in stats]
     median = sorted(seconds)[len(seconds) // 2] if seconds else 0.0
@@ -156,7 +162,7 @@ def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
 
     return (
         f"- anti-copy strength {strength:g}; parts regenerated after a failed check: {regenerated:.0f} of "
-        f"{6 * len(stats)} (problems seen, every attempt counted: {found}), a later attempt kept for "
+        f"{6 * len(stats)} ({retried}; problems seen, every attempt counted: {found}), a later attempt kept for "
         f"{total('retries_kept')}, retries' time {avg('retry_seconds'):.1f} s a digest; parts kept without "
         f"a retry, a sentence repeating an earlier part cut: {total('repeats_cut')}; "
         f"last attempts at an empty view (opened for it): {total('last_resorts')}; fallback parts: {fallbacks:.0f}; "

@@ -345,6 +345,9 @@ class Summarizer:
             boost = False
             if verdict is not None:
                 stats["regenerated_parts"] += attempt == 1
+                if attempt == 1:  # which parts the retries go to (bench/quality.py prints it)
+                    key = f"regenerated_{part.name.lower()}"
+                    stats[key] = stats.get(key, 0.0) + 1
                 ask += "\n" + verdict.advice(shape.words)
                 boost = bool({"copie", "redite"} & set(verdict.problems))
             if job.hook is not None and boost:

@@ -26,14 +26,30 @@ def test_pages_may_be_named_and_a_wrong_name_stops_the_bench() -> None:
 
 def test_the_checks_line_sums_each_digests_counts() -> None:
     stats = [
-        {"regenerated_parts": 2, "problem_etranger": 1, "foreign_dropped": 1, "unsupported_dropped": 3, "seconds": 50},
+        {
+            "regenerated_parts": 2,
+            "regenerated_recap": 1,
+            "regenerated_neutre": 1,
+            "problem_etranger": 1,
+            "foreign_dropped": 1,
+            "unsupported_dropped": 3,
+            "seconds": 50,
+        },
         {"regenerated_parts": 1, "problem_court": 2, "foreign_dropped": 2, "people_dropped": 1, "seconds": 70},
         {"truncated_dropped": 1, "seconds": 40},
-        {"regenerated_parts": 2, "retries_kept": 1, "retry_seconds": 30, "last_resorts": 1, "seconds": 90},
+        {
+            "regenerated_parts": 2,
+            "regenerated_neutre": 2,
+            "retries_kept": 1,
+            "retry_seconds": 30,
+            "last_resorts": 1,
+            "seconds": 90,
+        },
     ]
     line = _checks_line(stats, 4)
     assert "parts regenerated after a failed check: 5 of 24" in line
-    assert "every attempt counted: court 2, etranger 1), a later attempt kept for 1, retries' time 7.5 s" in line
+    assert "5 of 24 (neutre 3, recap 1; problems seen, every attempt counted: court 2, etranger 1)" in line
+    assert "a later attempt kept for 1, retries' time 7.5 s" in line
     assert "last attempts at an empty view (opened for it): 1; fallback parts: 0" in line
     assert "naming people in the analogy 1, stray foreign words 3, ending on a word cut short 1;" in line
     assert "median digest time 70 s" in line
