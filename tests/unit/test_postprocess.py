@@ -272,6 +272,10 @@ def test_a_title_put_over_the_prose_is_dropped() -> None:
     """tricky03's recap opened on the German page's own title, as a line of its own."""
     prose = "Trois lieux insolites de Berlin sont décrits. Le blog les recommande."
     assert clean_prose("3 verrückte Orte en Berlin\n\n" + prose, max_paragraphs=3) == prose
+    title = "Notre pays est au bord du gouffre : Emmanuel Macron lance le grand débat national"  # fr25's
+    assert clean_prose(f"{title}\n\n{prose}", max_paragraphs=3) == prose
+    too_long = "Le maire de la commune a pris la parole devant le président et les autres élus de la région"
+    assert clean_prose(f"{too_long}\n\n{prose}", max_paragraphs=3).startswith(too_long)
     # Not a title: a sentence wrapped over two lines, the first item of a list without bullets, a
     # bullet, or a line with nothing after it.
     wrapped = "La CGT annonce 12 000 grévistes\nà Lyon mardi. Les syndicats suivent."
