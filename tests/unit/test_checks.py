@@ -111,6 +111,11 @@ def test_a_part_ending_on_a_word_cut_short_is_sent_back() -> None:
     cut = "Ce produit est vendu à des agriculteurs qui sont pas oblig."
     verdict = check_part(Part.OPTIMISTE, cut, target_words=10, article=ARTICLE, earlier={Part.NEUTRE: neutral})
     assert verdict.problems == ("tronque",) and verdict.retry(Part.OPTIMISTE)
+    # Unusable: orangesum-44's neutral view « Après trois divor. » was kept over a retry that repeated
+    # an earlier part, whose badness was higher.
+    assert not verdict.usable
+    repeating = check_part(Part.OPTIMISTE, neutral, target_words=10, article=ARTICLE, earlier={Part.NEUTRE: neutral})
+    assert repeating.problems == ("redite",) and repeating.badness < verdict.badness
     assert "aucun mot coupé" in verdict.advice(10)
     whole = "Ce produit est vendu à des agriculteurs qui restent libres de leur choix."
     assert check_part(Part.OPTIMISTE, whole, target_words=10, article=ARTICLE, earlier={Part.NEUTRE: neutral}).ok
