@@ -34,6 +34,11 @@ OPPOSITES_LIMIT = 0.23
 FACTUAL_PARTS = frozenset({Part.RECAP, Part.NEUTRE})
 #: A part under this share of its target length has stopped early.
 SHORT_SHARE = 0.45
+#: ...and under this one it is a fragment, not a short part: « S'opposer au glyphosate. » (fr05's
+#: neutral view once its made-up sentences were dropped), « Cela est un progrès significatif pour le
+#: mouvement. » (orangesum-13's optimistic view); 21 of the 270 parts of the 54-item run of
+#: 2026-12-04. Unlike a short part (NOT_RETRIED), a fragment gets its retry.
+FRAGMENT_SHARE = 0.25
 
 #: Problems that make a part unusable whatever the backend (the caller falls back on the article).
 BASIC_PROBLEMS = ("vide", "langue")
@@ -65,6 +70,7 @@ ADVICE = {
     "langue": "Réponds uniquement en français, en prose, avec des phrases complètes.",
     "etranger": "Écris tout en français, sans aucun mot anglais ou allemand.",
     "court": "Développe davantage : environ {words} mots, en phrases complètes.",
+    "fragment": "Rédige cette partie en entier : environ {words} mots, en phrases complètes.",
     "copie": "Reformule avec tes propres mots : ne recopie aucune phrase de l'article.",
     "redite": "Ne répète pas ce que disent les parties précédentes : apporte un angle nouveau.",
     "invente": "N'écris aucun chiffre, aucune date ni aucun nom qui ne figure pas dans l'article.",
@@ -122,7 +128,10 @@ def check_part(
     if cut:
         found.append("tronque")
         badness += 100 + 30 * len(cut)
-    if part is not Part.ACCROCHE and len(tokens) < SHORT_SHARE * target_words:
+    if part is not Part.ACCROCHE and len(tokens) < FRAGMENT_SHARE * target_words:
+        found.append("fragment")
+        badness += 40 * (1 - len(tokens) / target_words)
+    elif part is not Part.ACCROCHE and len(tokens) < SHORT_SHARE * target_words:
         found.append("court")
         badness += 20 * (1 - len(tokens) / target_words)
     echo = max((rouge_l(text, instruction) for instruction in instructions), default=0.0)

@@ -233,16 +233,17 @@ def truncated_words(text: str, sources: str = "") -> list[str]:
 
     fr05's optimistic view (embedded model, anti-copy decoding) read "Ce produit est vendu à des
     agriculteurs qui sont pas oblig.": barred from copying the neutral view's "obligés", the model
-    closed the sentence mid-word. Such a word is lower-case, rare in French (wordfreq gives "oblig"
-    Zipf 2.0), used once, not a word of `sources`, and the start of a longer word there or in `text`.
+    closed the sentence mid-word. Such a word is rare in French (wordfreq gives "oblig" Zipf 2.0),
+    used once, not a word of `sources`, and the start of a longer word there or in `text`; a name
+    too: orangesum-39's view ended « … a également interloqué Sher. » (Sherbatov). Returned lower-cased.
     """
     known = _article_words(sources)
     counts = Counter(_LETTERS.findall(text.lower()))
     vocabulary = known | counts.keys()
     found = []
     for match in _SENTENCE_FINAL.finditer(text):
-        word = match.group(1)
-        if len(word) < 3 or not word.islower() or counts[word] > 1 or word in known:
+        word = match.group(1).lower()
+        if len(word) < 3 or counts[word] > 1 or word in known:
             continue
         if zipf_frequency(word, "fr") >= TRUNCATED_CEILING:
             continue

@@ -32,11 +32,11 @@ def test_english_short_and_empty_parts_fail() -> None:
     stray = OWN + " It is a debate."
     assert "etranger" in check_part(Part.NEUTRE, stray, target_words=40, article=ARTICLE, earlier={}).problems
     short = "Le texte change l'âge de départ."
-    verdict = check_part(Part.NEUTRE, short, target_words=60, article=ARTICLE, earlier={})
-    assert verdict.problems == ("court",) and "environ 60 mots" in verdict.advice(60)
+    verdict = check_part(Part.NEUTRE, short, target_words=20, article=ARTICLE, earlier={})
+    assert verdict.problems == ("court",) and "environ 20 mots" in verdict.advice(20)
     assert not verdict.retry(Part.NEUTRE)  # short alone: a second attempt comes out as short (NOT_RETRIED)
     assert verdict.retry(Part.RECAP)  # ...but the recap, the factual core, gets its second chance
-    stray_too = check_part(Part.NEUTRE, short + " It is a debate.", target_words=60, article=ARTICLE, earlier={})
+    stray_too = check_part(Part.NEUTRE, short + " It is a debate.", target_words=20, article=ARTICLE, earlier={})
     assert stray_too.retry(Part.NEUTRE)
     assert check_part(Part.NEUTRE, "", target_words=60, article=ARTICLE, earlier={}).problems == ("vide",)
 
@@ -119,3 +119,13 @@ def test_a_part_ending_on_a_word_cut_short_is_sent_back() -> None:
     assert "aucun mot coupé" in verdict.advice(10)
     whole = "Ce produit est vendu à des agriculteurs qui restent libres de leur choix."
     assert check_part(Part.OPTIMISTE, whole, target_words=10, article=ARTICLE, earlier={Part.NEUTRE: neutral}).ok
+
+
+def test_a_fragment_is_retried_where_a_short_part_is_not() -> None:
+    """fr05's neutral view, its made-up sentences dropped, was all of « S'opposer au glyphosate. »."""
+    fragment = check_part(Part.NEUTRE, "Le texte change tout.", target_words=60, article=ARTICLE, earlier={})
+    assert fragment.problems == ("fragment",) and fragment.retry(Part.NEUTRE) and fragment.usable
+    assert "en entier" in fragment.advice(60)
+    short = check_part(Part.NEUTRE, OWN[:120], target_words=60, article=ARTICLE, earlier={})
+    assert short.problems == ("court",) and not short.retry(Part.NEUTRE)
+    assert fragment.badness > short.badness  # of two attempts, the fragment loses

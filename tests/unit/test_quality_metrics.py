@@ -145,9 +145,11 @@ def test_truncated_words_are_sentence_final_starts_of_a_longer_word() -> None:
     source = "Les agriculteurs ne sont pas obligés de l'acheter, dit la vendeuse."
     assert truncated_words("Ils ne sont pas oblig. Le reste suit.", source) == ["oblig"]
     assert truncated_words("Ils ne sont pas oblig, dit-il.", source) == []  # mid-sentence: not a cut end
-    # A whole word, though the start of a longer one ("vend" / "vendeuse"), a name, a word used twice
+    # A whole word, though the start of a longer one ("vend" / "vendeuse"), a word used twice
     # or one the sources use: none is a cut.
     assert truncated_words("Elle vend.", source) == []
-    assert truncated_words("Il parle à Oblig.", source) == []
+    assert truncated_words("Il parle à Paris.", source + " Les Parisiens votent.") == []  # a common name
+    # A name cut short is caught too (orangesum-39: « … a également interloqué Sher. »).
+    assert truncated_words("Il a interloqué Sher.", "Sherbatov a été interloqué.") == ["sher"]
     assert truncated_words("Le mot oblig revient: oblig.", source) == []
     assert truncated_words("Ils sont oblig.", source + " Voir oblig.") == []

@@ -189,12 +189,28 @@ async def test_a_part_that_is_only_short_is_kept_without_a_second_attempt() -> N
     """Asked to develop, the embedded model wrote as short again: the retry cost a part and fixed nothing."""
 
     def script(r: GenerationRequest) -> str:
-        return _prose("optimiste", 12) if _which(r) == "optimiste" else _distinct(r)
+        return _prose("optimiste", 25) if _which(r) == "optimiste" else _distinct(r)
 
     digest, backend = await _run(script)
-    assert digest.parts[Part.OPTIMISTE] == _prose("optimiste", 12)
+    assert digest.parts[Part.OPTIMISTE] == _prose("optimiste", 25)
     assert sum(_which(r) == "optimiste" for call in backend.calls for r in call) == 1
     assert digest.stats["regenerated_parts"] == 0 and digest.stats["problem_court"] == 1
+
+
+async def test_a_fragment_gets_its_second_attempt() -> None:
+    """fr05's neutral view, its made-up sentences dropped, was all of « S'opposer au glyphosate. »."""
+    attempts: list[str] = []
+
+    def script(r: GenerationRequest) -> str:
+        if _which(r) != "optimiste":
+            return _distinct(r)
+        attempts.append(r.messages[-1].content)
+        return _prose("optimiste", 10) if len(attempts) == 1 else _prose("optimiste")
+
+    digest, _backend = await _run(script)
+    assert len(attempts) == 2 and "Rédige cette partie en entier" in attempts[1]
+    assert digest.parts[Part.OPTIMISTE] == _prose("optimiste")
+    assert digest.stats["problem_fragment"] == 1 and digest.stats["regenerated_optimiste"] == 1
 
 
 async def test_an_unwritten_part_is_not_shown_to_the_model_nor_checked_against() -> None:
