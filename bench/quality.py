@@ -135,20 +135,21 @@ def _unknown_line(scores: list[DigestScores]) -> str:
     )
 
 
+def _summed(stats: list[dict[str, float]], prefix: str) -> Counter[str]:
+    """The digests' counts of the stats keys starting with `prefix`, summed, by the rest of the key."""
+    summed: Counter[str] = Counter()
+    for st in stats:
+        for key, value in st.items():
+            if key.startswith(prefix):
+                summed[key.removeprefix(prefix)] += value
+    return summed
+
+
 def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
     """How often the per-part check sent a part back, and why (bot.pipeline.checks)."""
-    problems: dict[str, float] = {}
-    for st in stats:
-        for key, value in st.items():
-            if key.startswith("problem_"):
-                problems[key.removeprefix("problem_")] = problems.get(key.removeprefix("problem_"), 0) + value
+    problems = _summed(stats, "problem_")
     regenerated = sum(st.get("regenerated_parts", 0) for st in stats)
-    by_part: Counter[str] = Counter()
-    for st in stats:
-        for key, value in st.items():
-            if key.startswith("regenerated_") and key != "regenerated_parts":
-                by_part[key.removeprefix("regenerated_")] += int(value)
-    retried = ", ".join(f"{part} {count}" for part, count in by_part.most_common()) or "none"
+    retried = ", ".join(f"{part} {count:.0f}" for part, count in _summed(stats, "retried_").most_common()) or "none"
     fallbacks = sum(st.get("fallback_parts", 0) for st in stats)
     seconds = [st.get("seconds", 0.0) for st in stats]
     median = sorted(seconds)[len(seconds) // 2] if seconds else 0.0

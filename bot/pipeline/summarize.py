@@ -344,9 +344,9 @@ class Summarizer:
             ask = job.instruction
             boost = False
             if verdict is not None:
-                stats["regenerated_parts"] += attempt == 1
-                if attempt == 1:  # which parts the retries go to (bench/quality.py prints it)
-                    key = f"regenerated_{part.name.lower()}"
+                if attempt == 1:  # counted in all, and by part (bench/quality.py prints where retries go)
+                    stats["regenerated_parts"] += 1
+                    key = f"retried_{part.name.lower()}"
                     stats[key] = stats.get(key, 0.0) + 1
                 ask += "\n" + verdict.advice(shape.words)
                 boost = bool({"copie", "redite"} & set(verdict.problems))

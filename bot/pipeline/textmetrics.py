@@ -8,6 +8,7 @@ rather than with the `rouge-score` package, whose default tokenizer drops accent
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -239,7 +240,6 @@ def truncated_words(text: str, sources: str = "") -> list[str]:
     """
     known = _article_words(sources)
     counts = Counter(_LETTERS.findall(text.lower()))
-    vocabulary = known | counts.keys()
     found = []
     for match in _SENTENCE_FINAL.finditer(text):
         word = match.group(1).lower()
@@ -247,7 +247,7 @@ def truncated_words(text: str, sources: str = "") -> list[str]:
             continue
         if zipf_frequency(word, "fr") >= TRUNCATED_CEILING:
             continue
-        if any(len(other) > len(word) and other.startswith(word) for other in vocabulary):
+        if any(len(other) > len(word) and other.startswith(word) for other in itertools.chain(known, counts)):
             found.append(word)
     return found
 

@@ -28,8 +28,8 @@ def test_the_checks_line_sums_each_digests_counts() -> None:
     stats = [
         {
             "regenerated_parts": 2,
-            "regenerated_recap": 1,
-            "regenerated_neutre": 1,
+            "retried_recap": 1,
+            "retried_neutre": 1,
             "problem_etranger": 1,
             "foreign_dropped": 1,
             "unsupported_dropped": 3,
@@ -39,7 +39,7 @@ def test_the_checks_line_sums_each_digests_counts() -> None:
         {"truncated_dropped": 1, "seconds": 40},
         {
             "regenerated_parts": 2,
-            "regenerated_neutre": 2,
+            "retried_neutre": 2,
             "retries_kept": 1,
             "retry_seconds": 30,
             "last_resorts": 1,

@@ -210,7 +210,7 @@ async def test_a_fragment_gets_its_second_attempt() -> None:
     digest, _backend = await _run(script)
     assert len(attempts) == 2 and "Rédige cette partie en entier" in attempts[1]
     assert digest.parts[Part.OPTIMISTE] == _prose("optimiste")
-    assert digest.stats["problem_fragment"] == 1 and digest.stats["regenerated_optimiste"] == 1
+    assert digest.stats["problem_fragment"] == 1 and digest.stats["retried_optimiste"] == 1
 
 
 async def test_an_unwritten_part_is_not_shown_to_the_model_nor_checked_against() -> None:
