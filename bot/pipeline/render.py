@@ -104,9 +104,13 @@ def _words(sentence: str, limit: int) -> list[str]:
     out: list[str] = []
     buf = ""
     for word in sentence.split(" "):
-        while len(word) > limit:  # a hostile unbroken token
-            out.append(word[:limit])
-            word = word[limit:]
+        if len(word) > limit:  # a hostile unbroken token: what came before it goes first
+            if buf:
+                out.append(buf)
+                buf = ""
+            while len(word) > limit:
+                out.append(word[:limit])
+                word = word[limit:]
         joined = f"{buf} {word}" if buf else word
         if len(joined) <= limit:
             buf = joined

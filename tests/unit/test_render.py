@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bot.core.types import Digest, Length, Part
@@ -47,6 +47,7 @@ def test_model_text_cannot_open_markdown_headings() -> None:
     assert "\n# " not in to_markdown(_digest("# Faux titre"))
 
 
+@example("0 000000000000000000010", 20)  # a word cut by force once overtook the word before it
 @given(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=3000), st.integers(20, 500))
 def test_split_keeps_order_and_limits(text: str, limit: int) -> None:
     chunks = split_message(text, limit)
