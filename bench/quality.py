@@ -171,7 +171,7 @@ def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
         f"attempts): made-up facts {total('unsupported_dropped')}, naming people in the analogy "
         f"{total('people_dropped')}, stray foreign words {total('foreign_dropped')}, ending on a word cut short "
         f"{total('truncated_dropped')}; glued words split "
-        f"{total('unglued_words')}; "
+        f"{total('unglued_words')}, elisions mended {total('elisions_mended')}; "
         f"median digest time {median:.0f} s (mean per digest: prefill {avg('prefill_seconds'):.1f} s for "
         f"{avg('prefilled_tokens'):.0f} tokens, decode {avg('decode_seconds'):.1f} s for "
         f"{avg('completion_tokens'):.0f} tokens)"

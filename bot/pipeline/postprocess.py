@@ -99,8 +99,29 @@ _SELF_REFERENCE = re.compile(
 )
 
 
+# A sentence about the article as a text, echoing the recap's instruction ("l'essentiel de la nouvelle",
+# "la notion que le lecteur doit comprendre"): « Il souligne les points clés de la nouvelle, tels que … »
+# (fr25's recap, 2026-12-04), « Il explique la notion que le lecteur doit comprendre, en résumant les
+# points clés. », « … en présentant les points clés de l'article, sans désigner de gagnant. » It
+# says nothing the part does not say. "les points clés de la réforme" names a subject and stays.
+_ABOUT_THE_TEXT = re.compile(
+    r"\bpoints clés(?: de (?:la nouvelle|l['’]article|cet article|ce texte|l['’]information))?\s*[,.;:!?]"
+    r"|\bla notion que le lecteur doit comprendre\b",
+    re.IGNORECASE,
+)
+# ...and the same instruction as a frame: « Le lecteur doit comprendre que cette scène a été … »
+# (orangesum-0, -1, -66): the frame goes, what it frames stays.
+_READER_FRAME = re.compile(r"^le lecteur doit (?:comprendre|savoir|retenir) qu(?:e\s+|['’])", re.IGNORECASE)
+
+
 def _drop_self_references(para: str) -> str:
-    return " ".join(s for s in split_sentences(para) if not _SELF_REFERENCE.match(s))
+    kept = []
+    for sentence in split_sentences(para):
+        if _SELF_REFERENCE.match(sentence) or _ABOUT_THE_TEXT.search(sentence):
+            continue
+        unframed = _READER_FRAME.sub("", sentence)
+        kept.append(_capitalized(unframed) if unframed != sentence else sentence)
+    return " ".join(kept)
 
 
 def _drop_meta_opening(para: str, *, more: bool = False) -> str:
@@ -455,6 +476,98 @@ def unglue_words(text: str, sources: str) -> tuple[str, int]:
         if joined is not None:
             text, count = re.subn(rf"(?<!\w){re.escape(word)}(?!\w)", joined, text)
             mended += count
+    return text, mended
+
+
+# Elision. The digests of 2026-12-04 (about 70) held « de Emmanuel Macron » five times, « que il »,
+# « si il », « ce est », « le ordre », « le homme », « la affiche », « de étudier »: each a slip a
+# French reader sees at once. French elides these words before a vowel or a mute h, always.
+_ELIDING = "de|le|la|que|ne|se|je|me|te|jusque|lorsque|puisque"
+_VOWEL_START = "aâàäeéèêëiîïoôöuûüœæAÂÀÄEÉÈÊËIÎÏOÔÖUÛÜŒÆ"
+# Words beginning with a mute h, by their start (a list: French spelling does not tell the mute h from
+# the aspirated one, « l'homme » but « le héros », « la haine », « le hockey »).
+_MUTE_H = (
+    "habit", "hébdo", "hebdo", "héberg", "hélicopt", "hémicycle", "herbe", "hérit", "hésit", "heure", "hier",
+    "histoi", "histori", "hiver", "homm", "homolog", "honnêt", "honneur", "hôpita", "horaire", "horizon",
+    "hormone", "horreur", "hospital", "hôte", "huile", "huma", "humeur", "humour", "hygièn", "hypoth",
+)  # fmt: skip
+# Not elided: « la une » (a front page), « le ou la », « de onze ans », « la où » (a slip for « là où »);
+# « à » only after que (« jusqu'à », « qu'à »).
+_NOT_ELIDED_BEFORE = frozenset("ou où onze onzième oui ouate".split())
+# « jusque », « lorsque » and « puisque » elide before a few words only.
+_AFTER_LORSQUE = frozenset("il ils elle elles on un une en à au aux ici alors".split())
+_ELISION = re.compile(
+    rf"(?<![\w'’-])(?P<word>{_ELIDING}|De|Le|La|Que|Ne|Se|Je|Jusque|Lorsque|Puisque)"
+    rf" (?P<next>[{_VOWEL_START}][\w'’-]*|h[\w'’-]*)"
+)
+# « d Saint-Valéry », « d détecter », « n dispose »: the apostrophe lost (barred by the anti-copy hook
+# after a copied « d' »?); « d » and « n » never stand alone in French prose (« D » and « N » may: the
+# vitamin D, the N 7).
+_LOST_APOSTROPHE = re.compile(r"(?<![\w'’-])(?P<word>[dn]|[qQ]u) (?P<next>[^\W\d_][\w'’-]*)")
+# « si il » is « s'il »; « ce est » is « c'est », and before another word « ce » is « cet » (« cet homme »).
+_SI_IL = re.compile(r"(?<![\w'’-])([Ss])i (ils?)\b")
+_CE_ETRE = re.compile(r"(?<![\w'’-])([Cc])e (est|était|étaient|eût)\b")
+_CE_NOUN = re.compile(rf"(?<![\w'’-])([Cc])e (?P<next>[{_VOWEL_START}][\w'’-]*|h[\w'’-]*)")
+# After « ce », words that begin a relative or a clause (« ce en quoi », « ce à quoi »), not a noun.
+_CE_KEPT_BEFORE = frozenset(
+    "à a après au aux auprès autour avant avec ainsi alors aussi elle elles en encore entre envers et "
+    "également il ils on ou où un une y".split()
+)
+
+
+def _mute_h(word: str) -> bool:
+    return word.startswith(_MUTE_H)
+
+
+def _elides_before(word: str) -> bool:
+    if word.startswith("h"):
+        return _mute_h(word)
+    return word.lower() not in _NOT_ELIDED_BEFORE
+
+
+def mend_elisions(text: str) -> tuple[str, int]:
+    """`text` with the elisions French makes (« de Emmanuel » → « d'Emmanuel », « que il » → « qu'il »,
+    « ce homme » → « cet homme »), and how many were mended."""
+    mended = 0
+
+    def elide(m: re.Match[str]) -> str:
+        nonlocal mended
+        word, after = m.group("word"), m.group("next")
+        if not _elides_before(after) or (word.lower() == "la" and after.lower() == "une"):
+            return m.group()
+        if after.lower() == "à" and not word.lower().endswith("que"):
+            return m.group()
+        if len(word) > 3 and after.lower() not in _AFTER_LORSQUE:  # « lorsque Anne », « jusque-là »
+            return m.group()
+        mended += 1
+        return f"{word[:-1]}'{after}"
+
+    def cet(m: re.Match[str]) -> str:
+        nonlocal mended
+        after = m.group("next")
+        if after.lower() in _CE_KEPT_BEFORE or not _elides_before(after) or len(after) < 3:
+            return m.group()
+        mended += 1
+        return f"{m.group(1)}et {after}"
+
+    def count(m: re.Match[str], replacement: str) -> str:
+        nonlocal mended
+        mended += 1
+        return replacement
+
+    def apostrophe(m: re.Match[str]) -> str:
+        nonlocal mended
+        word, after = m.group("word"), m.group("next")
+        mended += 1
+        if after[0] in _VOWEL_START or _mute_h(after):
+            return f"{word}'{after}"
+        return f"{word}e {after}"
+
+    text = _LOST_APOSTROPHE.sub(apostrophe, text)
+    text = _ELISION.sub(elide, text)
+    text = _SI_IL.sub(lambda m: count(m, f"{m.group(1)}'{m.group(2)}"), text)
+    text = _CE_ETRE.sub(lambda m: count(m, f"{m.group(1)}'{m.group(2)}"), text)
+    text = _CE_NOUN.sub(cet, text)
     return text, mended
 
 

@@ -34,6 +34,7 @@ from bot.pipeline.postprocess import (
     drop_sentences_with_foreign_words,
     drop_truncated_sentences,
     drop_unsupported_sentences,
+    mend_elisions,
     reference_line,
     unglue_words,
 )
@@ -246,6 +247,7 @@ class Summarizer:
             "foreign_dropped": 0.0,  # sentences holding stray English or German words
             "truncated_dropped": 0.0,  # sentences ending on a word cut short ("… pas oblig.")
             "unglued_words": 0.0,  # words the model glued together ("guerremondiale"), split again
+            "elisions_mended": 0.0,  # « de Emmanuel », « que il »: written « d'Emmanuel », « qu'il »
             "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
             "repeats_cut": 0.0,  # parts kept without a retry, a sentence repeating an earlier part cut
         }
@@ -369,12 +371,15 @@ class Summarizer:
             if attempt:
                 stats["retry_seconds"] += result.prefill_seconds + result.decode_seconds
             if part is Part.ACCROCHE:
-                cleaned = result.text.strip()
+                cleaned, elided = mend_elisions(result.text.strip())
+                stats["elisions_mended"] += elided
             else:
                 seen = "\n".join(t for p, t in job.earlier.items() if p is not Part.REFERENCE)
                 cleaned = clean_prose(result.text, max_paragraphs=shape.paragraphs, seen=seen)
                 cleaned, mended = unglue_words(cleaned, f"{job.article}\n{seen}")
                 stats["unglued_words"] += mended
+                cleaned, elided = mend_elisions(cleaned)
+                stats["elisions_mended"] += elided
                 cleaned, dropped = drop_sentences_with_foreign_words(cleaned, job.article)
                 stats["foreign_dropped"] += dropped
                 cleaned, dropped = drop_truncated_sentences(cleaned, f"{job.article}\n{seen}")

@@ -16,6 +16,7 @@ from bot.pipeline.postprocess import (
     drop_unsupported_sentences,
     french_date,
     hashtags_from,
+    mend_elisions,
     reference_line,
     trim_to_sentence,
     unglue_words,
@@ -471,3 +472,67 @@ def test_words_joined_by_an_underscore_or_before_a_capital_are_parted() -> None:
 )
 def test_only_an_unknown_word_that_the_sources_write_in_two_is_split(text: str) -> None:
     assert unglue_words(text, GLUED_ARTICLE + " Il parle mentaires.") == (text, 0)
+
+
+@pytest.mark.parametrize(
+    ("written", "mended", "count"),
+    [
+        # Each seen in the digests of 2026-12-04 (bench dumps of orangesum-4, -13, -47, -69, -212, fr05).
+        ("Les efforts de Emmanuel Macron.", "Les efforts d'Emmanuel Macron.", 1),
+        ("Il a tweeté que il ferait un test.", "Il a tweeté qu'il ferait un test.", 1),
+        ("On ne sait pas si il est coupable.", "On ne sait pas s'il est coupable.", 1),
+        (
+            "S'opposer au glyphosate, ce est s'opposer à Monsanto.",
+            "S'opposer au glyphosate, c'est s'opposer à Monsanto.",
+            1,
+        ),
+        ("Il faut maintenir le ordre.", "Il faut maintenir l'ordre.", 1),
+        ("Cependant, le homme refuse.", "Cependant, l'homme refuse.", 1),
+        ("Elle partageait la affiche avec lui.", "Elle partageait l'affiche avec lui.", 1),
+        ("Ce homme est arrivé cet été.", "Cet homme est arrivé cet été.", 1),
+        ("Que il parte ! Il le a dit, jusque à demain.", "Qu'il parte ! Il l'a dit, jusqu'à demain.", 3),
+        ("Est-ce que elle viendra ?", "Est-ce qu'elle viendra ?", 1),
+        # The apostrophe lost (fr25's sample, orangesum dumps): « d » and « n » never stand alone.
+        (
+            "La maire d Saint-Valéry n dispose d aucun moyen de d détecter.",
+            "La maire de Saint-Valéry ne dispose d'aucun moyen de de détecter.",
+            4,
+        ),
+    ],
+)
+def test_elisions_french_makes_are_mended(written: str, mended: str, count: int) -> None:
+    assert mend_elisions(written) == (mended, count)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Le hockey, la haine, le héros et la hiérarchie.",  # aspirated h: never elided
+        "Un article à la une, le ou la responsable, un enfant de onze ans.",
+        "Ce en quoi il croit, ce à quoi elle pense.",  # "ce" opening a relative clause
+        "Faites-le encore, prends-la ici.",  # an imperative's pronoun keeps its vowel
+        "Le 8 mai, de 10 à 12 heures, la Hollande et le Havre.",  # figures; names with an aspirated H
+        "Parlez-en à Me Albert.",  # « Me », a lawyer's title, is not « me »
+        "La vitamine D et le plan N sont prêts.",  # a capital letter standing alone is a name
+    ],
+)
+def test_what_french_does_not_elide_is_left_alone(text: str) -> None:
+    assert mend_elisions(text) == (text, 0)
+
+
+def test_sentences_about_the_article_as_a_text_are_dropped() -> None:
+    """fr25's recap (2026-12-04) closed on a paragraph about itself, the recap's instruction echoed."""
+    raw = (
+        "La maire a interpellé le président. Elle craint la montée des extrémismes.\n\n"
+        "Il souligne les points clés de la nouvelle, tels que la déception de la maire. "
+        "Il explique la notion que le lecteur doit comprendre, en résumant les points clés."
+    )
+    assert (
+        clean_prose(raw, max_paragraphs=3)
+        == "La maire a interpellé le président. Elle craint la montée des extrémismes."
+    )
+    kept = "Le ministre a présenté les points clés de la réforme aux syndicats."
+    assert clean_prose(kept, max_paragraphs=3) == kept
+    # The instruction as a frame (orangesum-0): the frame goes, the fact stays.
+    framed = "Le lecteur doit comprendre que la scène a été signalée aux autorités."
+    assert clean_prose(framed, max_paragraphs=3) == "La scène a été signalée aux autorités."

@@ -41,8 +41,10 @@ def _which(r: GenerationRequest) -> str:
 
 
 def _prose(key: str, words: int = 80) -> str:
-    """A usable part: French by its function word, long enough, sharing no phrase with other keys."""
-    return "Le " + " ".join(f"{key}{i}" for i in range(words)) + "."
+    """A usable part: French by its function word, long enough, sharing no phrase with other keys.
+    (« Sur », not « Le »: before « accroche0 » or « exemple0 », « Le » would be elided, and the
+    part left with no French function word.)"""
+    return "Sur " + " ".join(f"{key}{i}" for i in range(words)) + "."
 
 
 def _distinct(r: GenerationRequest) -> str:
@@ -254,7 +256,7 @@ async def test_a_sentence_the_code_refuses_is_dropped_and_the_rest_passes(
 
 async def test_a_part_opening_on_a_linking_word_loses_it() -> None:
     def script(r: GenerationRequest) -> str:
-        return "Cependant, l" + _prose("neutre")[1:] if _which(r) == "neutre" else _distinct(r)
+        return "Cependant, s" + _prose("neutre")[1:] if _which(r) == "neutre" else _distinct(r)
 
     digest, _backend = await _run(script)
     assert digest.parts[Part.NEUTRE] == _prose("neutre")
