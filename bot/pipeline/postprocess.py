@@ -487,60 +487,86 @@ _VOWEL_START = "aâàäeéèêëiîïoôöuûüœæAÂÀÄEÉÈÊËIÎÏOÔÖUÛ
 # Words beginning with a mute h, by their start (a list: French spelling does not tell the mute h from
 # the aspirated one, « l'homme » but « le héros », « la haine », « le hockey »).
 _MUTE_H = (
-    "habit", "hébdo", "hebdo", "héberg", "hélicopt", "hémicycle", "herbe", "hérit", "hésit", "heure", "hier",
-    "histoi", "histori", "hiver", "homm", "homolog", "honnêt", "honneur", "hôpita", "horaire", "horizon",
-    "hormone", "horreur", "hospital", "hôte", "huile", "huma", "humeur", "humour", "hygièn", "hypoth",
+    "habile", "habit", "hallucin", "harmoni", "hebdo", "héberg", "hectare", "hélice", "hélicopt", "hémicycle",
+    "hémorragi", "hépatite", "herbe", "hérit", "héroïn", "hésit", "heure", "hexagon", "hier", "hippo", "histoi",
+    "histori", "hiver", "homicide", "homm", "homolog", "homosexu", "honnêt", "honneur", "honor", "hôpita",
+    "horaire", "horizon", "horloge", "hormone", "horreur", "horrible", "hospital", "hostil", "hôte", "huile",
+    "huître", "huma", "humble", "humeur", "humid", "humili", "humour", "hydr", "hygièn", "hymne", "hyper",
+    "hypocri", "hypoth",
 )  # fmt: skip
+# Names with a mute H (« d'Hugo », « l'Hélène de Troie »); other capital H names keep their article.
+_MUTE_H_NAMES = ("Hélène", "Hervé", "Hippocrate", "Hitler", "Homère", "Hubert", "Hugo")
 # Not elided: « la une » (a front page), « le ou la », « de onze ans », « la où » (a slip for « là où »);
 # « à » only after que (« jusqu'à », « qu'à »).
 _NOT_ELIDED_BEFORE = frozenset("ou où onze onzième oui ouate".split())
+# A w sound (« le ouistiti », « de Ouagadougou », « le one-man-show ») or a Roman numeral (« le IIIe
+# Reich », « de IVe »): no elision.
+_NO_VOWEL_SOUND = re.compile(r"[Oo]u[ai]|[Oo]ne\b|[IVXLC]+(?:e|er|re|ème|es|ers)?$")
 # « jusque », « lorsque » and « puisque » elide before a few words only.
-_AFTER_LORSQUE = frozenset("il ils elle elles on un une en à au aux ici alors".split())
+_AFTER_LORSQUE = frozenset("il ils elle elles on un une en à au aux ici alors aujourd'hui".split())
 _ELISION = re.compile(
     rf"(?<![\w'’-])(?P<word>{_ELIDING}|De|Le|La|Que|Ne|Se|Je|Jusque|Lorsque|Puisque)"
-    rf" (?P<next>[{_VOWEL_START}][\w'’-]*|h[\w'’-]*)"
+    rf" (?P<next>[{_VOWEL_START}][\w'’-]*|[hH][\w'’-]*|y(?![\w'’-]))"
 )
 # « d Saint-Valéry », « d détecter », « n dispose »: the apostrophe lost (barred by the anti-copy hook
 # after a copied « d' »?); « d » and « n » never stand alone in French prose (« D » and « N » may: the
-# vitamin D, the N 7).
-_LOST_APOSTROPHE = re.compile(r"(?<![\w'’-])(?P<word>[dn]|[qQ]u) (?P<next>[^\W\d_][\w'’-]*)")
+# vitamin D, the N 7), except as figures or letters (« 3 d », « n fois », « la lettre d »).
+_LOST_APOSTROPHE = re.compile(
+    r"(?<![\w'’-])(?<!\d )(?<!\ble )(?<!\bla )(?<!\bun )(?<!\blettre )"
+    r"(?P<word>[dn]|[qQ]u) (?P<next>[^\W\d_][\w'’-]*)"
+)
 # « si il » is « s'il »; « ce est » is « c'est », and before another word « ce » is « cet » (« cet homme »).
 _SI_IL = re.compile(r"(?<![\w'’-])([Ss])i (ils?)\b")
 _CE_ETRE = re.compile(r"(?<![\w'’-])([Cc])e (est|était|étaient|eût)\b")
 _CE_NOUN = re.compile(rf"(?<![\w'’-])([Cc])e (?P<next>[{_VOWEL_START}][\w'’-]*|h[\w'’-]*)")
-# After « ce », words that begin a relative or a clause (« ce en quoi », « ce à quoi »), not a noun.
+# After « ce », words that begin a relative or a clause (« ce en quoi », « ce à quoi »), or a verb
+# (« ce ont été » is a slip for « ce sont », not « cet ont »): not a noun.
 _CE_KEPT_BEFORE = frozenset(
-    "à a après au aux auprès autour avant avec ainsi alors aussi elle elles en encore entre envers et "
-    "également il ils on ou où un une y".split()
+    "à a afin après au auquel aux auxquels auxquelles auprès autour avant avec ainsi alors aussi aura "
+    "aurait auraient avait avaient elle elles en encore ensuite entre envers et étant également eut ici "
+    "il ils on ont ou où un une y".split()
 )
+_SENTENCE_ENDS = '.!?…:;«"(\n'
+_CAPITALISED_WORD_BEFORE = re.compile(r"(?<![\w'’-])[A-ZÀ-ÖØ-Þ][\w-]* $")
 
 
 def _mute_h(word: str) -> bool:
-    return word.startswith(_MUTE_H)
+    return word.startswith(_MUTE_H) or word.startswith(_MUTE_H_NAMES)
 
 
 def _elides_before(word: str) -> bool:
-    if word.startswith("h"):
+    if word[0] in "hH":
         return _mute_h(word)
-    return word.lower() not in _NOT_ELIDED_BEFORE
+    return word.lower() not in _NOT_ELIDED_BEFORE and not _NO_VOWEL_SOUND.match(word)
 
 
 def mend_elisions(text: str) -> tuple[str, int]:
     """`text` with the elisions French makes (« de Emmanuel » → « d'Emmanuel », « que il » → « qu'il »,
     « ce homme » → « cet homme »), and how many were mended."""
     mended = 0
+    apostrophe_mark = "’" if "’" in text and "'" not in text else "'"
 
     def elide(m: re.Match[str]) -> str:
         nonlocal mended
         word, after = m.group("word"), m.group("next")
-        if not _elides_before(after) or (word.lower() == "la" and after.lower() == "une"):
+        before = m.string[max(0, m.start() - 60) : m.start()]
+        opens = before.rstrip(" \t")
+        if word[0].isupper() and opens and opens[-1] not in _SENTENCE_ENDS:
+            return m.group()  # « Marine Le Pen », « De Agostini »: a name's particle, not an article
+        if word == "de" and after[0].isupper() and _CAPITALISED_WORD_BEFORE.search(before):
+            return m.group()  # « Ana de Armas »
+        if after == "y" and word.lower() in ("le", "la"):
+            return m.group()  # the letter y
+        if word.lower() == "jusque" and after == "où":
+            pass
+        elif not _elides_before(after) or (word.lower() == "la" and after.lower() == "une"):
             return m.group()
-        if after.lower() == "à" and not word.lower().endswith("que"):
+        elif after.lower() == "à" and not word.lower().endswith("que"):
             return m.group()
-        if len(word) > 3 and after.lower() not in _AFTER_LORSQUE:  # « lorsque Anne », « jusque-là »
+        elif len(word) > 3 and after.lower() not in _AFTER_LORSQUE:  # « lorsque Anne », « jusque-là »
             return m.group()
         mended += 1
-        return f"{word[:-1]}'{after}"
+        return f"{word[:-1]}{apostrophe_mark}{after}"
 
     def cet(m: re.Match[str]) -> str:
         nonlocal mended
@@ -558,15 +584,18 @@ def mend_elisions(text: str) -> tuple[str, int]:
     def apostrophe(m: re.Match[str]) -> str:
         nonlocal mended
         word, after = m.group("word"), m.group("next")
+        if after[0] in _VOWEL_START or after == "y" or _mute_h(after):
+            mended += 1
+            return f"{word}{apostrophe_mark}{after}"
+        if word[0].isupper() or (word == "n" and after == "fois"):
+            return m.group()  # « Qu Dongyu », a name; « n fois »
         mended += 1
-        if after[0] in _VOWEL_START or _mute_h(after):
-            return f"{word}'{after}"
         return f"{word}e {after}"
 
     text = _LOST_APOSTROPHE.sub(apostrophe, text)
     text = _ELISION.sub(elide, text)
-    text = _SI_IL.sub(lambda m: count(m, f"{m.group(1)}'{m.group(2)}"), text)
-    text = _CE_ETRE.sub(lambda m: count(m, f"{m.group(1)}'{m.group(2)}"), text)
+    text = _SI_IL.sub(lambda m: count(m, f"{m.group(1)}{apostrophe_mark}{m.group(2)}"), text)
+    text = _CE_ETRE.sub(lambda m: count(m, f"{m.group(1)}{apostrophe_mark}{m.group(2)}"), text)
     text = _CE_NOUN.sub(cet, text)
     return text, mended
 

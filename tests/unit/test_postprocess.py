@@ -498,6 +498,12 @@ def test_only_an_unknown_word_that_the_sources_write_in_two_is_split(text: str) 
             "La maire de Saint-Valéry ne dispose d'aucun moyen de de détecter.",
             4,
         ),
+        # Found by a review of the mender (2026-12-05).
+        ("Il n y a rien, je y vais, ne y pense plus.", "Il n'y a rien, j'y vais, n'y pense plus.", 3),
+        ("Envie de y aller jusque où il veut.", "Envie d'y aller jusqu'où il veut.", 2),
+        ("De Emmanuel Macron à Hugo : le hydrogène de Hélène.", "D'Emmanuel Macron à Hugo : l'hydrogène d'Hélène.", 3),
+        ("Il a vu le ouest et la ouverture.", "Il a vu l'ouest et l'ouverture.", 2),
+        ("L’avis de Emmanuel Macron.", "L’avis d’Emmanuel Macron.", 1),  # the text's own apostrophe
     ],
 )
 def test_elisions_french_makes_are_mended(written: str, mended: str, count: int) -> None:
@@ -514,6 +520,14 @@ def test_elisions_french_makes_are_mended(written: str, mended: str, count: int)
         "Le 8 mai, de 10 à 12 heures, la Hollande et le Havre.",  # figures; names with an aspirated H
         "Parlez-en à Me Albert.",  # « Me », a lawyer's title, is not « me »
         "La vitamine D et le plan N sont prêts.",  # a capital letter standing alone is a name
+        # Found by a review of the mender (2026-12-05).
+        "Le IIIe Reich et le XIXe siècle, de IVe en Ve République.",  # Roman numerals
+        "Le ouistiti de Ouagadougou, le one-man-show de Ouattara.",  # a w sound
+        "Le directeur Qu Dongyu parle.",  # a Chinese name
+        "Répété n fois, 3 d et la lettre d est muette.",  # a variable, a figure, a letter
+        "Ce ont été des mois durs, ce avait été long.",  # a slip for « ce sont », not « cet »
+        "Ana de Armas et Marine Le Pen chez De Agostini.",  # particles of names
+        "Le y et la y grecque.",  # the letter
     ],
 )
 def test_what_french_does_not_elide_is_left_alone(text: str) -> None:
