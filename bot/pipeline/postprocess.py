@@ -112,6 +112,10 @@ _ABOUT_THE_TEXT = re.compile(
 # ...and the same instruction as a frame: « Le lecteur doit comprendre que cette scène a été … »
 # (orangesum-0, -1, -66): the frame goes, what it frames stays.
 _READER_FRAME = re.compile(r"^le lecteur doit (?:comprendre|savoir|retenir) qu(?:e\s+|['’])", re.IGNORECASE)
+# What the frame coordinated, « … et que le comportement … », is a sentence of its own once the frame
+# is gone (orangesum-0's optimistic view, 2026-12-05: « Cette scène a été prise en considération par
+# les autorités et que le comportement … a été normalisé »).
+_FRAMED_AND_THAT = re.compile(r",?\s+et qu(?:e\s+|['’])(?=\w)")
 
 
 def _drop_self_references(para: str) -> str:
@@ -120,7 +124,10 @@ def _drop_self_references(para: str) -> str:
         if _SELF_REFERENCE.match(sentence) or _ABOUT_THE_TEXT.search(sentence):
             continue
         unframed = _READER_FRAME.sub("", sentence)
-        kept.append(_capitalized(unframed) if unframed != sentence else sentence)
+        if unframed == sentence:
+            kept.append(sentence)
+            continue
+        kept.append(". ".join(_capitalized(part) for part in _FRAMED_AND_THAT.split(unframed)))
     return " ".join(kept)
 
 

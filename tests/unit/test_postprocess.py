@@ -550,3 +550,6 @@ def test_sentences_about_the_article_as_a_text_are_dropped() -> None:
     # The instruction as a frame (orangesum-0): the frame goes, the fact stays.
     framed = "Le lecteur doit comprendre que la scène a été signalée aux autorités."
     assert clean_prose(framed, max_paragraphs=3) == "La scène a été signalée aux autorités."
+    # What the frame coordinated becomes a sentence of its own (orangesum-0, 2026-12-05).
+    framed = "Le lecteur doit comprendre que la scène a été signalée et qu'elle a choqué."
+    assert clean_prose(framed, max_paragraphs=3) == "La scène a été signalée. Elle a choqué."
