@@ -533,6 +533,13 @@ _CE_KEPT_BEFORE = frozenset(
     "aurait auraient avait avaient elle elles en encore ensuite entre envers et étant également eut ici "
     "il ils on ont ou où un une y".split()
 )
+# « un nouveau habitant » is « un nouvel habitant » (fr25's analogy, 2026-12-05), as « bel » and
+# « vieil »: only after a determiner, so that « il fait beau aujourd'hui » stays.
+_ADJECTIVE_BEFORE_VOWEL = re.compile(
+    rf"(?<![\w'’-])(?P<det>[Uu]n|[Ll]e|[Cc]e|[Ss]on|[Mm]on|[Tt]on|[Nn]otre|[Vv]otre|[Ll]eur|[Dd]u|[Aa]u)"
+    rf" (?P<adj>nouveau|beau|vieux) (?P<next>[{_VOWEL_START}][\w'’-]*|h[\w'’-]*)"
+)
+_MASCULINE_BEFORE_VOWEL = {"nouveau": "nouvel", "beau": "bel", "vieux": "vieil"}
 _SENTENCE_ENDS = '.!?…:;«"(\n'
 _CAPITALISED_WORD_BEFORE = re.compile(r"(?<![\w'’-])[A-ZÀ-ÖØ-Þ][\w-]* $")
 
@@ -583,6 +590,14 @@ def mend_elisions(text: str) -> tuple[str, int]:
         mended += 1
         return f"{m.group(1)}et {after}"
 
+    def masculine_before_vowel(m: re.Match[str]) -> str:
+        nonlocal mended
+        after = m.group("next")
+        if after.lower() in _CE_KEPT_BEFORE or not _elides_before(after):
+            return m.group()
+        mended += 1
+        return f"{m.group('det')} {_MASCULINE_BEFORE_VOWEL[m.group('adj')]} {after}"
+
     def count(m: re.Match[str], replacement: str) -> str:
         nonlocal mended
         mended += 1
@@ -604,6 +619,7 @@ def mend_elisions(text: str) -> tuple[str, int]:
     text = _SI_IL.sub(lambda m: count(m, f"{m.group(1)}{apostrophe_mark}{m.group(2)}"), text)
     text = _CE_ETRE.sub(lambda m: count(m, f"{m.group(1)}{apostrophe_mark}{m.group(2)}"), text)
     text = _CE_NOUN.sub(cet, text)
+    text = _ADJECTIVE_BEFORE_VOWEL.sub(masculine_before_vowel, text)
     return text, mended
 
 

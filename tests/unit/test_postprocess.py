@@ -504,6 +504,12 @@ def test_only_an_unknown_word_that_the_sources_write_in_two_is_split(text: str) 
         ("De Emmanuel Macron à Hugo : le hydrogène de Hélène.", "D'Emmanuel Macron à Hugo : l'hydrogène d'Hélène.", 3),
         ("Il a vu le ouest et la ouverture.", "Il a vu l'ouest et l'ouverture.", 2),
         ("L’avis de Emmanuel Macron.", "L’avis d’Emmanuel Macron.", 1),  # the text's own apostrophe
+        # fr25's analogy (2026-12-05).
+        (
+            "Un nouveau habitant arrive, un beau été, le vieux homme.",
+            "Un nouvel habitant arrive, un bel été, le vieil homme.",
+            3,
+        ),
     ],
 )
 def test_elisions_french_makes_are_mended(written: str, mended: str, count: int) -> None:
@@ -528,6 +534,7 @@ def test_elisions_french_makes_are_mended(written: str, mended: str, count: int)
         "Ce ont été des mois durs, ce avait été long.",  # a slip for « ce sont », not « cet »
         "Ana de Armas et Marine Le Pen chez De Agostini.",  # particles of names
         "Le y et la y grecque.",  # the letter
+        "Il fait beau aujourd'hui, un nouveau et un vieux, le beau hockey.",  # no determiner; a conjunction
     ],
 )
 def test_what_french_does_not_elide_is_left_alone(text: str) -> None:
