@@ -103,8 +103,9 @@ async def _one_item(
     info = await runner.wait_ready()
     full_check = info.backend != "echo"  # as the summarizer does: the echo model only gets the basic checks
     condensed = await runner.call(lambda b: condense(article.text, summ._article_tokens, b.count_tokens))
+    sources = summ.anticopy_sources(condensed.text, shapes)  # the shipped instructions, as in a digest
     hook = await runner.call(
-        lambda b: build_anticopy(b, [condensed.text], span=summ.anticopy_span, strength=summ.anticopy_strength)
+        lambda b: build_anticopy(b, sources, span=summ.anticopy_span, strength=summ.anticopy_strength)
     )
     session = f"ab-{uuid.uuid4().hex}"
     messages = [Message("system", shipped.render("system"))]

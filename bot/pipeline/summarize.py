@@ -14,7 +14,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,15 @@ QUESTION_MAX_TOKENS = 40
 
 #: Told to the model before an article that was condensed to fit (bot/pipeline/condense.py).
 CONDENSED_NOTE = "(Article long : seuls ses passages essentiels sont reproduits, les coupes sont marquées […].)\n"
+
+#: Instructions the anti-copy hook keeps the parts from restating, as it keeps them from copying the
+#: article. The views did, mid-sentence (« la tension entre les positions en présence, ce que l'on sait
+#: et ce que l'on ignore encore »: 16 of the 54 digests of the quality bench on 2026-12-05), which
+#: reads as filler and which the later parts echoed again; the echo check (`consigne`) only catches a
+#: part that is mostly instruction. Not the recap's: made a source, it turned « Le récapitulatif
+#: factuel de cet article… » (a sentence about the text, dropped) into « Le récapitulatif fait
+#: référence à … », kept (6 of 18 recaps; bench/RESULTS.md § "The instructions as anti-copy sources").
+ECHOED_INSTRUCTIONS = (Part.NEUTRE, Part.EXEMPLE, Part.OPTIMISTE, Part.PESSIMISTE)
 
 UNWRITTEN = "(Cette partie n'a pas pu être rédigée automatiquement pour cet article.)"
 
@@ -219,8 +228,9 @@ class Summarizer:
         )
         shapes = LENGTHS[length]
         strength, span = self.anticopy_strength, self.anticopy_span
+        sources = self.anticopy_sources(condensed.text, shapes)
         hook: AntiCopyHook | None = await self._runner.call(
-            lambda backend: build_anticopy(backend, [condensed.text], span=span, strength=strength)
+            lambda backend: build_anticopy(backend, sources, span=span, strength=strength)
         )
         session = f"digest-{uuid.uuid4().hex}"
         messages: list[Message] = [Message("system", self._prompts.render("system"))]
@@ -296,6 +306,11 @@ class Summarizer:
             date=article.date,
             stats=stats,
         )
+
+    def anticopy_sources(self, article_text: str, shapes: Mapping[Part, PartShape]) -> list[str]:
+        """What the anti-copy hook keeps every part from copying at the start of a digest: the article as
+        the model reads it, and the instructions of the parts that argue (ECHOED_INSTRUCTIONS)."""
+        return [article_text, *(self._instruction(part, shapes[part]) for part in ECHOED_INSTRUCTIONS)]
 
     def _instruction(self, part: Part, shape: PartShape, prompts: PromptSet | None = None) -> str:
         """The part's instruction, from the summarizer's prompts or from `prompts` (bench/part_ab.py)."""

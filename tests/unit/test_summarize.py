@@ -4,6 +4,7 @@ import functools
 import itertools
 import re
 
+import numpy as np
 import pytest
 
 from bot.core.types import Article, Length, Part
@@ -68,7 +69,7 @@ async def test_messy_model_output_still_gives_the_exact_structure() -> None:
         # The model adds headings, bold, bullets, an intro, and starts the next part on its own.
         key = _which(r)
         first, second = (
-            ("Le glyphosate sera interdit.", "Les agriculteurs protestent")
+            ("Le glyphosate sera bientôt interdit dans les champs.", "Les agriculteurs protestent")
             if key == "récapitulatif"
             else (_prose(key, 12), _prose(key + "b", 12)[:-1])
         )
@@ -84,7 +85,9 @@ async def test_messy_model_output_still_gives_the_exact_structure() -> None:
         assert text.strip(), part
         assert "**" not in text and "Point de vue optimiste" not in text
     assert digest.parts[Part.EXEMPLE].startswith("Imaginez que")
-    assert digest.parts[Part.RECAP] == "Le glyphosate sera interdit. Les agriculteurs protestent."
+    assert (
+        digest.parts[Part.RECAP] == "Le glyphosate sera bientôt interdit dans les champs. Les agriculteurs protestent."
+    )
     hook = digest.parts[Part.ACCROCHE]
     assert len(hook) <= 280 and "#Glyphosate" in hook and "🌱" in hook
     assert digest.parts[Part.REFERENCE].startswith("https://ex.fr/a")
@@ -330,6 +333,44 @@ async def test_anticopy_hook_is_used_and_a_copying_part_is_redone_with_a_stronge
     assert "ne recopie aucune phrase" in strengths[3][2]
     assert digest.parts[Part.NEUTRE] == _prose("neutre")
     assert digest.stats["regenerated_parts"] == 1 and digest.stats["problem_copie"] == 1
+
+
+async def test_the_hook_keeps_a_view_from_restating_an_instruction_as_from_copying_the_article() -> None:
+    """Views echoed their instructions mid-sentence (« … la tension entre les positions en présence,
+    ce que l'on sait et ce que l'on ignore encore … »): the views' instructions are anti-copy sources."""
+    seen: dict[str, list[float]] = {}
+
+    def score_after(hook, backend: _TokenizingBackend, written: str, follower: str) -> float:  # type: ignore[no-untyped-def]
+        scores = np.zeros(1000)
+        hook(backend.tokenize(written), scores)
+        return float(scores[backend.tokenize(follower)[0]])
+
+    def script(r: GenerationRequest) -> str:
+        key = _which(r)
+        hook = r.logits_hook
+        assert hook is not None
+        if key == "récapitulatif":
+            # The fake tokenizer splits on spaces, so a follower carries its punctuation.
+            seen["récapitulatif"] = [
+                # The neutral view's instruction binds from the start, the pessimistic view's too.
+                score_after(hook, backend, "Il faut présenter la tension entre les positions en", "présence,"),
+                score_after(hook, backend, "du côté de ceux qui y voient", "un"),
+                # The article's words are penalised as before, and a run in no source is not.
+                score_after(hook, backend, "Phrase numéro 3 sur le glyphosate et", "les"),
+                score_after(hook, backend, "la tension entre les positions reste", "vive"),
+                # Nor the recap's own instruction: penalised, « Le récapitulatif factuel de cet article… »
+                # (dropped as a sentence about the text) became « Le récapitulatif fait référence à… ».
+                score_after(hook, backend, "Voici la notion que le lecteur doit", "comprendre."),
+            ]
+        return _distinct(r)
+
+    backend = _TokenizingBackend(script)
+    runner = ModelRunner(lambda: backend, max_batch_size=1)
+    try:
+        await Summarizer(runner, PromptSet.load(), article_tokens=300, anticopy_strength=4.0).summarize(ARTICLE)
+    finally:
+        await runner.close()
+    assert seen["récapitulatif"] == [-4.0, -4.0, -4.0, 0.0, 0.0]
 
 
 async def test_a_part_repeating_another_is_redone_and_the_better_attempt_kept() -> None:
