@@ -39,6 +39,12 @@ SHORT_SHARE = 0.45
 #: mouvement. » (orangesum-13's optimistic view); 21 of the 270 parts of the 54-item run of
 #: 2026-12-04. Unlike a short part (NOT_RETRIED), a fragment gets its retry.
 FRAGMENT_SHARE = 0.25
+#: ...and a part of fewer words than this is no part at all: « S'opposer au glyphosate. » survived its
+#: retry as fr05's neutral view, « La Pologne, qui a inter. » as orangesum-39's pessimistic view (the
+#: 54-item run of 2026-12-05). Such a scrap ("bribe") is unusable: a view gets its last attempt, and
+#: otherwise the digest shows the placeholder (the recap and the hook, the article's lead) rather than
+#: four words standing for a side. The shortest whole views of that run had 9 words.
+SCRAP_WORDS = 8
 
 #: Problems that make a part unusable whatever the backend (the caller falls back on the article).
 BASIC_PROBLEMS = ("vide", "langue")
@@ -49,7 +55,7 @@ BASIC_PROBLEMS = ("vide", "langue")
 #: check finds one only when no other sentence is left. orangesum-44's neutral view was all of
 #: « Après trois divor. », kept over its retry by a lower badness (bench/RESULTS.md § "Checks added
 #: after reading the samples").
-UNUSABLE_PROBLEMS = (*BASIC_PROBLEMS, "consigne", "tronque")
+UNUSABLE_PROBLEMS = (*BASIC_PROBLEMS, "consigne", "tronque", "bribe")
 #: ROUGE-L between a part and one of the conversation's instructions from which it is an echo. That
 #: hook scored 0.55; 127 parts of the prompt comparisons in bench/RESULTS.md at most 0.35 (neutral
 #: views opening on the instruction's words, "ce que l'on sait et ce que l'on ignore encore").
@@ -71,6 +77,7 @@ ADVICE = {
     "etranger": "Écris tout en français, sans aucun mot anglais ou allemand.",
     "court": "Développe davantage : environ {words} mots, en phrases complètes.",
     "fragment": "Rédige cette partie en entier : environ {words} mots, en phrases complètes.",
+    "bribe": "Rédige cette partie en entier : environ {words} mots, en phrases complètes.",
     "copie": "Reformule avec tes propres mots : ne recopie aucune phrase de l'article.",
     "redite": "Ne répète pas ce que disent les parties précédentes : apporte un angle nouveau.",
     "invente": "N'écris aucun chiffre, aucune date ni aucun nom qui ne figure pas dans l'article.",
@@ -128,7 +135,10 @@ def check_part(
     if cut:
         found.append("tronque")
         badness += 100 + 30 * len(cut)
-    if part is not Part.ACCROCHE and len(tokens) < FRAGMENT_SHARE * target_words:
+    if part is not Part.ACCROCHE and len(tokens) < min(SCRAP_WORDS, FRAGMENT_SHARE * target_words):
+        found.append("bribe")
+        badness += 100 + 40 * (1 - len(tokens) / target_words)  # unusable: as a cut word, 100 and more
+    elif part is not Part.ACCROCHE and len(tokens) < FRAGMENT_SHARE * target_words:
         found.append("fragment")
         badness += 40 * (1 - len(tokens) / target_words)
     elif part is not Part.ACCROCHE and len(tokens) < SHORT_SHARE * target_words:

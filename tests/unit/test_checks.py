@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from bot.core.types import Part
 from bot.pipeline.checks import check_part
 
@@ -122,10 +124,29 @@ def test_a_part_ending_on_a_word_cut_short_is_sent_back() -> None:
 
 
 def test_a_fragment_is_retried_where_a_short_part_is_not() -> None:
-    """fr05's neutral view, its made-up sentences dropped, was all of « S'opposer au glyphosate. »."""
-    fragment = check_part(Part.NEUTRE, "Le texte change tout.", target_words=60, article=ARTICLE, earlier={})
+    """orangesum-13's optimistic view: « Cela est un progrès significatif pour le mouvement. »."""
+    text = "Cela est un progrès significatif pour tout le mouvement."
+    fragment = check_part(Part.NEUTRE, text, target_words=60, article=ARTICLE, earlier={})
     assert fragment.problems == ("fragment",) and fragment.retry(Part.NEUTRE) and fragment.usable
     assert "en entier" in fragment.advice(60)
     short = check_part(Part.NEUTRE, OWN[:120], target_words=60, article=ARTICLE, earlier={})
     assert short.problems == ("court",) and not short.retry(Part.NEUTRE)
     assert fragment.badness > short.badness  # of two attempts, the fragment loses
+
+
+@pytest.mark.parametrize(
+    "scrap", ["S'opposer au glyphosate.", "La Pologne, qui a inter.", "Le texte change tout pour eux."]
+)
+def test_a_scrap_of_a_few_words_is_retried_and_unusable(scrap: str) -> None:
+    """fr05's neutral view « S'opposer au glyphosate. » and orangesum-39's pessimistic « La Pologne, qui
+    a inter. » each survived their retry: four words standing for a side."""
+    verdict = check_part(Part.PESSIMISTE, scrap, target_words=70, article=ARTICLE, earlier={})
+    assert verdict.problems == ("bribe",) and verdict.retry(Part.PESSIMISTE) and not verdict.usable
+    assert "en entier" in verdict.advice(70)
+    # A usable attempt wins over it, even one repeating an earlier part word for word.
+    repeated = check_part(Part.PESSIMISTE, OWN, target_words=70, article=ARTICLE, earlier={Part.NEUTRE: OWN})
+    assert repeated.problems == ("redite",) and repeated.badness < verdict.badness
+    # Eight words are a (short) sentence, not a scrap; and a court digest's parts are judged alike.
+    whole = "Le risque est de priver les agriculteurs d'outils."
+    assert check_part(Part.PESSIMISTE, whole, target_words=70, article=ARTICLE, earlier={}).problems == ("fragment",)
+    assert "bribe" in check_part(Part.PESSIMISTE, scrap, target_words=40, article=ARTICLE, earlier={}).problems

@@ -179,6 +179,27 @@ async def test_an_empty_view_gets_a_last_attempt_opened_for_it_and_keeps_it_when
     assert digest.stats["fallback_parts"] == 1
 
 
+async def test_a_scrap_standing_for_a_view_is_not_kept() -> None:
+    """fr05's neutral view « S'opposer au glyphosate. » and orangesum-39's pessimistic « La Pologne, qui
+    a inter. » were kept over their retries: four words standing for a side."""
+    risk = "la mesure coûte cher aux petites exploitations, qui devront changer leurs pratiques sans aide."
+
+    def script(r: GenerationRequest) -> str:
+        key = _which(r)
+        if key == "neutre":
+            return "S'opposer au glyphosate."
+        if key == "pessimiste":
+            return risk if r.assistant_prefix == LAST_RESORT_OPENINGS[Part.PESSIMISTE] else "La Pologne, qui a inter."
+        return _distinct(r)
+
+    digest, backend = await _run(script)
+    assert digest.parts[Part.NEUTRE] == UNWRITTEN  # no last attempt for the neutral view: the placeholder
+    assert digest.parts[Part.PESSIMISTE] == f"{LAST_RESORT_OPENINGS[Part.PESSIMISTE]} {risk}"
+    asked = [_which(r) for call in backend.calls for r in call]
+    assert asked.count("neutre") == 2 and asked.count("pessimiste") == 3
+    assert digest.stats["problem_bribe"] == 4 and digest.stats["fallback_parts"] == 1
+
+
 async def test_a_usable_view_gets_no_last_attempt_however_it_checked() -> None:
     def script(r: GenerationRequest) -> str:
         # A pessimistic view pasted from the article twice: checked badly ("copie"), but usable.
