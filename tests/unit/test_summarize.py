@@ -501,6 +501,12 @@ async def test_an_analogy_is_kept_as_written_when_no_question_follows_the_lead()
         (" le voisin paie. Qui ?", ""),  # a statement first
         ("qui\npaie ?", ""),  # a line break first
         ("oui ?", ""),  # too short to be the open question
+        # fr25 (2026-12-05): an opening quote never closed, and an elision the mender had not seen.
+        (
+            ' "Quelle est la meilleure option pour le nouveau habitant ?',
+            "quelle est la meilleure option pour le nouvel habitant ?",
+        ),
+        (" « Que ils paient ? » dit-il.", "qu'ils paient ?"),
     ],
 )
 def test_closing_question_is_the_question_the_continuation_opens_with(continuation: str, question: str) -> None:
