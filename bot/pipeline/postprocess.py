@@ -631,7 +631,20 @@ def trim_to_sentence(text: str) -> str:
     cut = max(text.rfind(c) for c in ".!?…")
     if cut >= max(20, len(text) // 4):
         return text[: cut + 1]
-    return text.rstrip(",;:–— ") + "."
+    # No finished sentence to fall back on: the cut one is closed, but not on a word that announces
+    # more (« … il a également souligné que le. », orangesum-39's pessimistic view on 2026-12-05).
+    words = text.rstrip(",;:–— ").split(" ")
+    while len(words) > 1 and words[-1].lower().rstrip(",;:–—") in _DANGLING:
+        words.pop()
+    return " ".join(words).rstrip(",;:–— ") + "."
+
+
+#: Words a French sentence never ends on: articles, prepositions, conjunctions, relative pronouns.
+_DANGLING = frozenset(
+    "le la les l' un une des du de d' au aux à en et ou mais que qu' qui dont où pour par avec sans sur "
+    "sous dans vers chez entre son sa ses leur leurs ce cet cette ces mon ma mes ton ta tes notre nos votre "
+    "vos ne n' se s' si car donc comme".split()
+)
 
 
 # Emoji chosen by the code from the topic (a small model rarely picks a fitting one).

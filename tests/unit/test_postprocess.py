@@ -58,6 +58,25 @@ def test_paragraph_limit_and_unfinished_sentence() -> None:
     assert trim_to_sentence(long) == "La première phrase est tout à fait complète et assez longue."
 
 
+@pytest.mark.parametrize(
+    ("cut", "closed"),
+    [
+        # orangesum-39 (2026-12-05): a pessimistic view of one sentence, cut by the token limit.
+        (
+            "Le risque, c'est que Sherbatov a rêvé de voir le hockey prendre son essor, mais il a souligné que le",
+            "Le risque, c'est que Sherbatov a rêvé de voir le hockey prendre son essor, mais il a souligné.",
+        ),
+        (
+            "Elle tient à leur capacité à influencer les publics, à",
+            "Elle tient à leur capacité à influencer les publics.",
+        ),
+        ("Le maire a répondu aux habitants", "Le maire a répondu aux habitants."),
+    ],
+)
+def test_a_sentence_cut_with_nothing_before_it_is_closed_on_a_full_word(cut: str, closed: str) -> None:
+    assert trim_to_sentence(cut) == closed
+
+
 def test_intro_line_ending_in_colon_is_dropped() -> None:
     assert clean_prose("Les arguments en faveur sont les suivants :", max_paragraphs=1) == ""
 
