@@ -135,7 +135,7 @@ def test_a_fragment_is_retried_where_a_short_part_is_not() -> None:
 
 
 @pytest.mark.parametrize(
-    "scrap", ["S'opposer au glyphosate.", "La Pologne, qui a inter.", "Le texte change tout pour eux."]
+    "scrap", ["S'opposer au glyphosate.", "La Pologne, qui a inter.", "Le texte change tout pour eux ici."]
 )
 def test_a_scrap_of_a_few_words_is_retried_and_unusable(scrap: str) -> None:
     """fr05's neutral view « S'opposer au glyphosate. » and orangesum-39's pessimistic « La Pologne, qui
@@ -147,6 +147,6 @@ def test_a_scrap_of_a_few_words_is_retried_and_unusable(scrap: str) -> None:
     repeated = check_part(Part.PESSIMISTE, OWN, target_words=70, article=ARTICLE, earlier={Part.NEUTRE: OWN})
     assert repeated.problems == ("redite",) and repeated.badness < verdict.badness
     # Eight words are a (short) sentence, not a scrap; and a court digest's parts are judged alike.
-    whole = "Le risque est de priver les agriculteurs d'outils."
+    whole = "Le risque est de priver les paysans demain."
     assert check_part(Part.PESSIMISTE, whole, target_words=70, article=ARTICLE, earlier={}).problems == ("fragment",)
     assert "bribe" in check_part(Part.PESSIMISTE, scrap, target_words=40, article=ARTICLE, earlier={}).problems
