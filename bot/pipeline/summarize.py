@@ -14,7 +14,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,7 +228,7 @@ class Summarizer:
         )
         shapes = LENGTHS[length]
         strength, span = self.anticopy_strength, self.anticopy_span
-        sources = self.anticopy_sources(condensed.text, shapes)
+        sources = self.anticopy_sources(condensed.text, lambda part: self._instruction(part, shapes[part]))
         hook: AntiCopyHook | None = await self._runner.call(
             lambda backend: build_anticopy(backend, sources, span=span, strength=strength)
         )
@@ -307,10 +307,11 @@ class Summarizer:
             stats=stats,
         )
 
-    def anticopy_sources(self, article_text: str, shapes: Mapping[Part, PartShape]) -> list[str]:
+    def anticopy_sources(self, article_text: str, instruction: Callable[[Part], str]) -> list[str]:
         """What the anti-copy hook keeps every part from copying at the start of a digest: the article as
-        the model reads it, and the instructions of the parts that argue (ECHOED_INSTRUCTIONS)."""
-        return [article_text, *(self._instruction(part, shapes[part]) for part in ECHOED_INSTRUCTIONS)]
+        the model reads it, and the instructions of the parts that argue (ECHOED_INSTRUCTIONS), as
+        `instruction` words them (bench/part_ab.py words the part it compares as each variant does)."""
+        return [article_text, *(instruction(part) for part in ECHOED_INSTRUCTIONS)]
 
     def _instruction(self, part: Part, shape: PartShape, prompts: PromptSet | None = None) -> str:
         """The part's instruction, from the summarizer's prompts or from `prompts` (bench/part_ab.py)."""

@@ -384,9 +384,11 @@ async def test_the_hook_keeps_a_view_from_restating_an_instruction_as_from_copyi
         if key == "récapitulatif":
             # The fake tokenizer splits on spaces, so a follower carries its punctuation.
             seen["récapitulatif"] = [
-                # The neutral view's instruction binds from the start, the pessimistic view's too.
+                # The neutral view's instruction binds from the start, the pessimistic view's and the
+                # analogy's too.
                 score_after(hook, backend, "Il faut présenter la tension entre les positions en", "présence,"),
-                score_after(hook, backend, "du côté de ceux qui y voient", "un"),
+                score_after(hook, backend, "ceux qui y voient un risque ou", "une"),
+                score_after(hook, backend, "Voici une analogie tirée de la", "vie"),
                 # The article's words are penalised as before, and a run in no source is not.
                 score_after(hook, backend, "Phrase numéro 3 sur le glyphosate et", "les"),
                 score_after(hook, backend, "la tension entre les positions reste", "vive"),
@@ -402,7 +404,7 @@ async def test_the_hook_keeps_a_view_from_restating_an_instruction_as_from_copyi
         await Summarizer(runner, PromptSet.load(), article_tokens=300, anticopy_strength=4.0).summarize(ARTICLE)
     finally:
         await runner.close()
-    assert seen["récapitulatif"] == [-4.0, -4.0, -4.0, 0.0, 0.0]
+    assert seen["récapitulatif"] == [-4.0, -4.0, -4.0, -4.0, 0.0, 0.0]
 
 
 async def test_a_part_repeating_another_is_redone_and_the_better_attempt_kept() -> None:
