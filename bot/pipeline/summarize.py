@@ -459,7 +459,8 @@ class Summarizer:
         )
         _count(stats, result)
         stats["question_turns"] += 1
-        question = closing_question(result.text)
+        question, elided = mend_elisions(closing_question(result.text))
+        stats["elisions_mended"] += elided
         if not question or names_in(question, people(job.article)):
             return text
         return f"{lead} {question}"
@@ -544,18 +545,20 @@ def closing_question(continuation: str) -> str:
     """The question a continuation after QUESTION_LEAD opens with ("" if it does not open with one).
 
     "Qui doit payer ? Le voisin…" -> "qui doit payer ?"; a statement first, a line break first, a
-    question of fewer than 3 words or of more than 30: "". A quotation mark before it goes (the model
-    opens one and, the question cut at its "?", it would never close), and its elisions are mended
-    as the parts' are (« le nouveau habitant » → « le nouvel habitant »): it is added after them.
+    question of fewer than 3 words or of more than 30: "". A quotation mark before it goes when the
+    question does not close it (the model opens one, and the question is cut at its "?").
     """
-    match = _QUESTION.match(continuation.strip().lstrip('"«“ \u00a0'))
+    text = continuation.strip()
+    unquoted = text.lstrip('"«“ \u00a0')
+    match = _QUESTION.match(unquoted)
+    if match is not None and re.search(r'["»”]', match.group()):  # « Le Monde » a-t-il raison ?
+        match = _QUESTION.match(text)
     if match is None:
         return ""
     question = " ".join(match.group().split())
     if not 3 <= len(question.split()) <= 30:
         return ""
     question = re.sub(r"\s*\?$", " ?", question)  # French spacing before "?"
-    question, _mended = mend_elisions(question)
     # After the lead's colon a question starts lower-case, unless it opens with a name.
     first = re.split(r"[-'’ ]", question, maxsplit=1)[0]
     return question[0].lower() + question[1:] if first.lower() in _QUESTION_WORDS else question

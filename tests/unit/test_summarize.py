@@ -495,6 +495,20 @@ async def test_an_analogy_ending_on_a_statement_is_led_into_its_question() -> No
     assert closing is requests[-1]  # the analogy is written last
 
 
+async def test_the_closing_question_is_mended_as_the_parts_are() -> None:
+    """fr25's analogy (2026-12-05) ended « … pour le nouveau habitant ? »: the question comes after the
+    part's own mending."""
+
+    def script(r: GenerationRequest) -> str:
+        if r.assistant_prefix.endswith(QUESTION_LEAD):
+            return ' "Que offrir au nouveau habitant ?'
+        return _prose(_which(r))
+
+    digest, _backend = await _run(script)
+    assert digest.parts[Part.EXEMPLE].endswith(f"{QUESTION_LEAD} qu'offrir au nouvel habitant ?")
+    assert digest.stats["elisions_mended"] == 2
+
+
 async def test_an_analogy_is_kept_as_written_when_no_question_follows_the_lead() -> None:
     def script(r: GenerationRequest) -> str:
         if r.assistant_prefix.endswith(QUESTION_LEAD):
@@ -514,12 +528,10 @@ async def test_an_analogy_is_kept_as_written_when_no_question_follows_the_lead()
         (" le voisin paie. Qui ?", ""),  # a statement first
         ("qui\npaie ?", ""),  # a line break first
         ("oui ?", ""),  # too short to be the open question
-        # fr25 (2026-12-05): an opening quote never closed, and an elision the mender had not seen.
-        (
-            ' "Quelle est la meilleure option pour le nouveau habitant ?',
-            "quelle est la meilleure option pour le nouvel habitant ?",
-        ),
-        (" « Que ils paient ? » dit-il.", "qu'ils paient ?"),
+        # fr25 (2026-12-05): an opening quote the question never closes goes; one it closes stays.
+        (' "Quelle est la meilleure option ?', "quelle est la meilleure option ?"),
+        (" « Qui paiera ? » dit-il.", "qui paiera ?"),
+        (" « Le Monde » a-t-il raison ?", "« Le Monde » a-t-il raison ?"),
     ],
 )
 def test_closing_question_is_the_question_the_continuation_opens_with(continuation: str, question: str) -> None:
