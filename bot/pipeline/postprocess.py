@@ -633,17 +633,17 @@ def trim_to_sentence(text: str) -> str:
         return text[: cut + 1]
     # No finished sentence to fall back on: the cut one is closed, but not on a word that announces
     # more (« … il a également souligné que le. », orangesum-39's pessimistic view on 2026-12-05).
-    words = text.rstrip(",;:–— ").split(" ")
+    words = text.rstrip(',;:–—«"“ ').split(" ")
     while len(words) > 1 and words[-1].lower().rstrip(",;:–—") in _DANGLING:
         words.pop()
-    return " ".join(words).rstrip(",;:–— ") + "."
+    return " ".join(words).rstrip(',;:–—«"“ ') + "."
 
 
-#: Words a French sentence never ends on: articles, prepositions, conjunctions, relative pronouns.
+#: Words a French sentence never ends on: articles, most prepositions, conjunctions, relative pronouns,
+#: elided forms. Not those that may end one (« faire avec », « voter pour », « le leur », « entre »).
 _DANGLING = frozenset(
-    "le la les l' un une des du de d' au aux à en et ou mais que qu' qui dont où pour par avec sans sur "
-    "sous dans vers chez entre son sa ses leur leurs ce cet cette ces mon ma mes ton ta tes notre nos votre "
-    "vos ne n' se s' si car donc comme".split()
+    "le la les l' l’ un une des du de d' d’ au aux à en et ou mais que qu' qu’ qui dont sans sur dans chez "
+    "jusqu' jusqu’ sa ses ce cet cette ces mon ma mes ta tes notre nos votre vos ne n' n’ se s' s’ si comme".split()
 )
 
 

@@ -71,6 +71,11 @@ def test_paragraph_limit_and_unfinished_sentence() -> None:
             "Elle tient à leur capacité à influencer les publics.",
         ),
         ("Le maire a répondu aux habitants", "Le maire a répondu aux habitants."),
+        ("Il a répondu « que le", "Il a répondu."),
+        # Words that may end a sentence stay.
+        ("Les agriculteurs devront faire avec", "Les agriculteurs devront faire avec."),
+        ("Les députés ont voté pour", "Les députés ont voté pour."),
+        ("Ce combat est aussi le leur", "Ce combat est aussi le leur."),
     ],
 )
 def test_a_sentence_cut_with_nothing_before_it_is_closed_on_a_full_word(cut: str, closed: str) -> None:
