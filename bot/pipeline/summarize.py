@@ -392,7 +392,10 @@ class Summarizer:
             else:
                 seen = "\n".join(t for p, t in job.earlier.items() if p is not Part.REFERENCE)
                 cleaned = clean_prose(result.text, max_paragraphs=shape.paragraphs, seen=seen)
-                cleaned, mended = unglue_words(cleaned, f"{job.article}\n{seen}")
+                # The instructions too: barred from « ce que l'on ignore encore », the model wrote
+                # « l'onignore » (3 of the 54 digests of 2026-12-05, once they were anti-copy sources).
+                asked = "\n".join(job.instructions)
+                cleaned, mended = unglue_words(cleaned, f"{job.article}\n{seen}\n{asked}")
                 stats["unglued_words"] += mended
                 cleaned, elided = mend_elisions(cleaned)
                 stats["elisions_mended"] += elided

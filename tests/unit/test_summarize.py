@@ -407,6 +407,19 @@ async def test_the_hook_keeps_a_view_from_restating_an_instruction_as_from_copyi
     assert seen["récapitulatif"] == [-4.0, -4.0, -4.0, -4.0, 0.0, 0.0]
 
 
+async def test_a_word_glued_to_escape_an_instruction_is_parted() -> None:
+    """Barred from restating « ce que l'on ignore encore », the model wrote « l'onignore »."""
+
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "neutre":
+            return _prose("neutre")[:-1] + ", mais ce que l'onignore encore pèse."
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert digest.parts[Part.NEUTRE].endswith(", mais ce que l'on ignore encore pèse.")
+    assert digest.stats["unglued_words"] == 1
+
+
 async def test_a_part_repeating_another_is_redone_and_the_better_attempt_kept() -> None:
     attempts: list[str] = []
     # Each sentence takes a few words of the optimistic part: no sentence repeats it, the part does.
