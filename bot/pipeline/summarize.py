@@ -107,13 +107,14 @@ QUESTION_MAX_TOKENS = 40
 CONDENSED_NOTE = "(Article long : seuls ses passages essentiels sont reproduits, les coupes sont marquées […].)\n"
 
 #: Instructions the anti-copy hook keeps the parts from restating, as it keeps them from copying the
-#: article. The views did, mid-sentence (« la tension entre les positions en présence, ce que l'on sait
-#: et ce que l'on ignore encore »: 16 of the 54 digests of the quality bench on 2026-12-05), which
-#: reads as filler and which the later parts echoed again; the echo check (`consigne`) only catches a
-#: part that is mostly instruction. Not the recap's: made a source, it turned « Le récapitulatif
-#: factuel de cet article… » (a sentence about the text, dropped) into « Le récapitulatif fait
-#: référence à … », kept (6 of 18 recaps; bench/RESULTS.md § "The instructions as anti-copy sources").
-ECHOED_INSTRUCTIONS = (Part.NEUTRE, Part.EXEMPLE, Part.OPTIMISTE, Part.PESSIMISTE)
+#: article: none. The views restate theirs (« la tension entre les positions en présence, ce que l'on
+#: sait et ce que l'on ignore encore »: 16 of the 54 digests of the quality bench on 2026-12-05), and
+#: with the views' instructions as sources max pair fell 0.382 → 0.365 on those 54 items, but the
+#: model dodged the barred word with a near miss or a glued one: « La tension entre les positions en
+#: présent est palpable » in 8 neutral views, « l'onignore » in 3. Filler in correct French is the
+#: lesser harm (bench/RESULTS.md § "The instructions as anti-copy sources"). bench/part_ab.py can
+#: still try a variant's instruction as a source by this tuple.
+ECHOED_INSTRUCTIONS: tuple[Part, ...] = ()
 
 UNWRITTEN = "(Cette partie n'a pas pu être rédigée automatiquement pour cet article.)"
 

@@ -367,9 +367,19 @@ async def test_anticopy_hook_is_used_and_a_copying_part_is_redone_with_a_stronge
     assert digest.stats["regenerated_parts"] == 1 and digest.stats["problem_copie"] == 1
 
 
-async def test_the_hook_keeps_a_view_from_restating_an_instruction_as_from_copying_the_article() -> None:
-    """Views echoed their instructions mid-sentence (« … la tension entre les positions en présence,
-    ce que l'on sait et ce que l'on ignore encore … »): the views' instructions are anti-copy sources."""
+@pytest.mark.parametrize(
+    ("echoed", "penalties"),
+    [
+        # Shipped: no instruction is a source (the model dodged the barred words by near misses).
+        ((), [0.0, 0.0, 0.0, -4.0, 0.0]),
+        # As measured on 2026-12-05: the views' instructions, which bind from the first part on.
+        ((Part.NEUTRE, Part.EXEMPLE, Part.PESSIMISTE), [-4.0, -4.0, -4.0, -4.0, 0.0]),
+    ],
+)
+async def test_the_instructions_the_hook_keeps_parts_from_restating(
+    monkeypatch: pytest.MonkeyPatch, echoed: tuple[Part, ...], penalties: list[float]
+) -> None:
+    monkeypatch.setattr("bot.pipeline.summarize.ECHOED_INSTRUCTIONS", echoed)
     seen: dict[str, list[float]] = {}
 
     def score_after(hook, backend: _TokenizingBackend, written: str, follower: str) -> float:  # type: ignore[no-untyped-def]
@@ -378,23 +388,17 @@ async def test_the_hook_keeps_a_view_from_restating_an_instruction_as_from_copyi
         return float(scores[backend.tokenize(follower)[0]])
 
     def script(r: GenerationRequest) -> str:
-        key = _which(r)
         hook = r.logits_hook
         assert hook is not None
-        if key == "récapitulatif":
+        if _which(r) == "récapitulatif":
             # The fake tokenizer splits on spaces, so a follower carries its punctuation.
             seen["récapitulatif"] = [
-                # The neutral view's instruction binds from the start, the pessimistic view's and the
-                # analogy's too.
                 score_after(hook, backend, "Il faut présenter la tension entre les positions en", "présence,"),
                 score_after(hook, backend, "ceux qui y voient un risque ou", "une"),
                 score_after(hook, backend, "Voici une analogie tirée de la", "vie"),
-                # The article's words are penalised as before, and a run in no source is not.
+                # The article's words are penalised either way, and a run in no source never is.
                 score_after(hook, backend, "Phrase numéro 3 sur le glyphosate et", "les"),
                 score_after(hook, backend, "la tension entre les positions reste", "vive"),
-                # Nor the recap's own instruction: penalised, « Le récapitulatif factuel de cet article… »
-                # (dropped as a sentence about the text) became « Le récapitulatif fait référence à… ».
-                score_after(hook, backend, "Voici la notion que le lecteur doit", "comprendre."),
             ]
         return _distinct(r)
 
@@ -404,7 +408,7 @@ async def test_the_hook_keeps_a_view_from_restating_an_instruction_as_from_copyi
         await Summarizer(runner, PromptSet.load(), article_tokens=300, anticopy_strength=4.0).summarize(ARTICLE)
     finally:
         await runner.close()
-    assert seen["récapitulatif"] == [-4.0, -4.0, -4.0, -4.0, 0.0, 0.0]
+    assert seen["récapitulatif"] == penalties
 
 
 async def test_a_word_glued_to_escape_an_instruction_is_parted() -> None:
