@@ -37,7 +37,7 @@ from bot.config import Config  # noqa: E402
 from bot.core.types import Article, FetchedDocument, Length, Part  # noqa: E402
 from bot.model.backend import Message  # noqa: E402
 from bot.model.runner import ModelRunner  # noqa: E402
-from bot.pipeline.anticopy import AntiCopyHook, build_anticopy  # noqa: E402
+from bot.pipeline.anticopy import build_anticopy  # noqa: E402
 from bot.pipeline.condense import condense  # noqa: E402
 from bot.pipeline.postprocess import PART_FILES, reference_line  # noqa: E402
 from bot.pipeline.prompts import PromptSet  # noqa: E402
@@ -103,22 +103,15 @@ async def _one_item(
     info = await runner.wait_ready()
     full_check = info.backend != "echo"  # as the summarizer does: the echo model only gets the basic checks
     condensed = await runner.call(lambda b: condense(article.text, summ._article_tokens, b.count_tokens))
+    hook = await runner.call(
+        lambda b: build_anticopy(b, [condensed.text], span=summ.anticopy_span, strength=summ.anticopy_strength)
+    )
     session = f"ab-{uuid.uuid4().hex}"
     messages = [Message("system", shipped.render("system"))]
     written: dict[Part, str] = {Part.REFERENCE: reference_line(article)}
-    added: list[str] = []  # the parts made anti-copy sources so far
 
     def plain(prompts: PromptSet, p: Part) -> str:
         return summ._instruction(p, shapes[p], prompts)
-
-    async def hook_for(prompts: PromptSet) -> AntiCopyHook | None:
-        """The digest's hook as it would be with `prompts` wording `part` (the others: shipped)."""
-        sources = summ.anticopy_sources(condensed.text, lambda p: plain(prompts if p is part else shipped, p))
-        return await runner.call(
-            lambda b: build_anticopy(b, [*sources, *added], span=summ.anticopy_span, strength=summ.anticopy_strength)
-        )
-
-    hook = await hook_for(shipped)
 
     def instruction(prompts: PromptSet, p: Part, first: bool) -> str:
         text = plain(prompts, p)
@@ -130,7 +123,6 @@ async def _one_item(
         for index, p in enumerate(GENERATION_ORDER):
             if p is part:
                 for name, prompts in variants.items():
-                    hook = await hook_for(prompts)
                     ask = instruction(prompts, p, index == 0)
                     stats = _Stats()
                     t0 = time.monotonic()
@@ -169,7 +161,6 @@ async def _one_item(
             written[p] = text
             if hook is not None and is_source(p, text):
                 await runner.call(functools.partial(add_source, hook, text))
-                added.append(text)
             if stays_in_conversation(p, text, index):
                 messages += [Message("user", ask), Message("assistant", text)]
     finally:

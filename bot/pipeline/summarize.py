@@ -106,16 +106,6 @@ QUESTION_MAX_TOKENS = 40
 #: Told to the model before an article that was condensed to fit (bot/pipeline/condense.py).
 CONDENSED_NOTE = "(Article long : seuls ses passages essentiels sont reproduits, les coupes sont marquées […].)\n"
 
-#: Instructions the anti-copy hook keeps the parts from restating, as it keeps them from copying the
-#: article: none. The views restate theirs (« la tension entre les positions en présence, ce que l'on
-#: sait et ce que l'on ignore encore »: 16 of the 54 digests of the quality bench on 2026-12-05), and
-#: with the views' instructions as sources max pair fell 0.382 → 0.365 on those 54 items, but the
-#: model dodged the barred word with a near miss or a glued one: « La tension entre les positions en
-#: présent est palpable » in 8 neutral views, « l'onignore » in 3. Filler in correct French is the
-#: lesser harm (bench/RESULTS.md § "The instructions as anti-copy sources"). bench/part_ab.py can
-#: still try a variant's instruction as a source by this tuple.
-ECHOED_INSTRUCTIONS: tuple[Part, ...] = ()
-
 UNWRITTEN = "(Cette partie n'a pas pu être rédigée automatiquement pour cet article.)"
 
 
@@ -229,9 +219,8 @@ class Summarizer:
         )
         shapes = LENGTHS[length]
         strength, span = self.anticopy_strength, self.anticopy_span
-        sources = self.anticopy_sources(condensed.text, lambda part: self._instruction(part, shapes[part]))
         hook: AntiCopyHook | None = await self._runner.call(
-            lambda backend: build_anticopy(backend, sources, span=span, strength=strength)
+            lambda backend: build_anticopy(backend, [condensed.text], span=span, strength=strength)
         )
         session = f"digest-{uuid.uuid4().hex}"
         messages: list[Message] = [Message("system", self._prompts.render("system"))]
@@ -307,12 +296,6 @@ class Summarizer:
             date=article.date,
             stats=stats,
         )
-
-    def anticopy_sources(self, article_text: str, instruction: Callable[[Part], str]) -> list[str]:
-        """What the anti-copy hook keeps every part from copying at the start of a digest: the article as
-        the model reads it, and the instructions of the parts that argue (ECHOED_INSTRUCTIONS), as
-        `instruction` words them (bench/part_ab.py words the part it compares as each variant does)."""
-        return [article_text, *(instruction(part) for part in ECHOED_INSTRUCTIONS)]
 
     def _instruction(self, part: Part, shape: PartShape, prompts: PromptSet | None = None) -> str:
         """The part's instruction, from the summarizer's prompts or from `prompts` (bench/part_ab.py)."""
@@ -393,8 +376,10 @@ class Summarizer:
             else:
                 seen = "\n".join(t for p, t in job.earlier.items() if p is not Part.REFERENCE)
                 cleaned = clean_prose(result.text, max_paragraphs=shape.paragraphs, seen=seen)
-                # The instructions too: barred from « ce que l'on ignore encore », the model wrote
-                # « l'onignore » (3 of the 54 digests of 2026-12-05, once they were anti-copy sources).
+                # The instructions too: when they were anti-copy sources (bench/RESULTS.md § "The
+                # instructions as anti-copy sources"), the model barred from « ce que l'on ignore
+                # encore » wrote « l'onignore »; a glued phrase of an instruction is parted like one
+                # of the article.
                 asked = "\n".join(job.instructions)
                 cleaned, mended = unglue_words(cleaned, f"{job.article}\n{seen}\n{asked}")
                 stats["unglued_words"] += mended

@@ -367,19 +367,9 @@ async def test_anticopy_hook_is_used_and_a_copying_part_is_redone_with_a_stronge
     assert digest.stats["regenerated_parts"] == 1 and digest.stats["problem_copie"] == 1
 
 
-@pytest.mark.parametrize(
-    ("echoed", "penalties"),
-    [
-        # Shipped: no instruction is a source (the model dodged the barred words by near misses).
-        ((), [0.0, 0.0, 0.0, -4.0, 0.0]),
-        # As measured on 2026-12-05: the views' instructions, which bind from the first part on.
-        ((Part.NEUTRE, Part.EXEMPLE, Part.PESSIMISTE), [-4.0, -4.0, -4.0, -4.0, 0.0]),
-    ],
-)
-async def test_the_instructions_the_hook_keeps_parts_from_restating(
-    monkeypatch: pytest.MonkeyPatch, echoed: tuple[Part, ...], penalties: list[float]
-) -> None:
-    monkeypatch.setattr("bot.pipeline.summarize.ECHOED_INSTRUCTIONS", echoed)
+async def test_the_hook_keeps_parts_from_copying_the_article_and_not_from_restating_an_instruction() -> None:
+    """The views' instructions were anti-copy sources for one run (2026-12-05): the model dodged the
+    barred words with near misses (« les positions en présent »), so only the article is a source."""
     seen: dict[str, list[float]] = {}
 
     def score_after(hook, backend: _TokenizingBackend, written: str, follower: str) -> float:  # type: ignore[no-untyped-def]
@@ -396,7 +386,7 @@ async def test_the_instructions_the_hook_keeps_parts_from_restating(
                 score_after(hook, backend, "Il faut présenter la tension entre les positions en", "présence,"),
                 score_after(hook, backend, "ceux qui y voient un risque ou", "une"),
                 score_after(hook, backend, "Voici une analogie tirée de la", "vie"),
-                # The article's words are penalised either way, and a run in no source never is.
+                # The article's words are penalised, and a run in no source is not.
                 score_after(hook, backend, "Phrase numéro 3 sur le glyphosate et", "les"),
                 score_after(hook, backend, "la tension entre les positions reste", "vive"),
             ]
@@ -408,7 +398,7 @@ async def test_the_instructions_the_hook_keeps_parts_from_restating(
         await Summarizer(runner, PromptSet.load(), article_tokens=300, anticopy_strength=4.0).summarize(ARTICLE)
     finally:
         await runner.close()
-    assert seen["récapitulatif"] == penalties
+    assert seen["récapitulatif"] == [0.0, 0.0, 0.0, -4.0, 0.0]
 
 
 async def test_a_word_glued_to_escape_an_instruction_is_parted() -> None:
