@@ -4,8 +4,8 @@ Each failure names a problem the quality bench measures (issue #6): an empty par
 French or with stray English or German words, a part far too short, a part copying the article, a part
 repeating an earlier one, a part ending on a word cut short, a factual part stating a number or name
 the article does not give, a part restating an instruction. The summarizer regenerates a failing
-part once, with the advice for its problems added to the instruction, and keeps whichever attempt
-is less bad (`Verdict.badness`).
+part once, with the advice for its problems added to the instruction, and keeps the attempt whose
+verdict beats the other's (`Verdict.beats`: usable first, then the lesser badness).
 """
 
 from __future__ import annotations
@@ -71,13 +71,14 @@ NOT_RETRIED = frozenset({"court"})
 #: way), so the recap keeps the behaviour its figures were measured with.
 ALWAYS_RETRIED_PARTS = frozenset({Part.RECAP})
 
+_WHOLE = "Rédige cette partie en entier : environ {words} mots, en phrases complètes."
 ADVICE = {
     "vide": "Écris cette partie : quelques phrases complètes.",
     "langue": "Réponds uniquement en français, en prose, avec des phrases complètes.",
     "etranger": "Écris tout en français, sans aucun mot anglais ou allemand.",
     "court": "Développe davantage : environ {words} mots, en phrases complètes.",
-    "fragment": "Rédige cette partie en entier : environ {words} mots, en phrases complètes.",
-    "bribe": "Rédige cette partie en entier : environ {words} mots, en phrases complètes.",
+    "fragment": _WHOLE,
+    "bribe": _WHOLE,
     "copie": "Reformule avec tes propres mots : ne recopie aucune phrase de l'article.",
     "redite": "Ne répète pas ce que disent les parties précédentes : apporte un angle nouveau.",
     "invente": "N'écris aucun chiffre, aucune date ni aucun nom qui ne figure pas dans l'article.",
@@ -99,6 +100,12 @@ class Verdict:
     def usable(self) -> bool:
         """Whether the part may go into a digest at all (no problem of UNUSABLE_PROBLEMS)."""
         return not set(UNUSABLE_PROBLEMS) & set(self.problems)
+
+    def beats(self, other: Verdict) -> bool:
+        """Whether the attempt judged so is kept over one judged `other`: a usable attempt over an
+        unusable one whatever their badness (a view pasted from the article that also repeats the
+        recap scores worse than a four-word scrap), then the lesser badness."""
+        return (self.usable, -self.badness) > (other.usable, -other.badness)
 
     def retry(self, part: Part) -> bool:
         """Whether a second attempt at `part` is worth its cost: a problem a retry may fix."""
@@ -135,15 +142,17 @@ def check_part(
     if cut:
         found.append("tronque")
         badness += 100 + 30 * len(cut)
-    if part is not Part.ACCROCHE and len(tokens) < min(SCRAP_WORDS, FRAGMENT_SHARE * target_words):
-        found.append("bribe")
-        badness += 100 + 40 * (1 - len(tokens) / target_words)  # unusable: as a cut word, 100 and more
-    elif part is not Part.ACCROCHE and len(tokens) < FRAGMENT_SHARE * target_words:
-        found.append("fragment")
-        badness += 40 * (1 - len(tokens) / target_words)
-    elif part is not Part.ACCROCHE and len(tokens) < SHORT_SHARE * target_words:
-        found.append("court")
-        badness += 20 * (1 - len(tokens) / target_words)
+    if part is not Part.ACCROCHE:
+        missing = 1 - len(tokens) / target_words
+        if len(tokens) < min(SCRAP_WORDS, FRAGMENT_SHARE * target_words):
+            found.append("bribe")
+            badness += 100 + 40 * missing  # unusable: as a cut word, 100 and more
+        elif len(tokens) < FRAGMENT_SHARE * target_words:
+            found.append("fragment")
+            badness += 40 * missing
+        elif len(tokens) < SHORT_SHARE * target_words:
+            found.append("court")
+            badness += 20 * missing
     echo = max((rouge_l(text, instruction) for instruction in instructions), default=0.0)
     if echo >= ECHO_LIMIT:
         found.append("consigne")

@@ -409,7 +409,7 @@ class Summarizer:
                 if cut is not None:
                     cleaned, verdict = cut
                     stats["repeats_cut"] += 1
-            if best is None or better(verdict, best[0]):
+            if best is None or verdict.beats(best[0]):
                 best, kept = (verdict, cleaned), attempt
             if not verdict.retry(part):
                 break
@@ -464,13 +464,6 @@ class Summarizer:
             # Cleaned like the model's prose: the page's own text could carry a fake heading or bold.
             return clean_prose(" ".join(sentences[:3]), max_paragraphs=1) or UNWRITTEN
         return UNWRITTEN
-
-
-def better(verdict: Verdict, than: Verdict) -> bool:
-    """Whether an attempt judged `verdict` is kept over one judged `than`: a usable attempt over an
-    unusable one whatever their badness (a view pasted from the article that also repeats the recap
-    scores worse than a four-word scrap), then the lesser badness."""
-    return (verdict.usable, -verdict.badness) > (than.usable, -than.badness)
 
 
 def cut_repeating_sentence(text: str, verdict: Verdict, judge: Callable[[str], Verdict]) -> tuple[str, Verdict] | None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from bot.core.types import Part
-from bot.pipeline.checks import check_part
+from bot.pipeline.checks import Verdict, check_part
 
 ARTICLE = (
     "Le gouvernement a présenté mardi un projet de loi sur la réforme des retraites qui repousse l'âge légal "
@@ -150,3 +150,13 @@ def test_a_scrap_of_a_few_words_is_retried_and_unusable(scrap: str) -> None:
     whole = "Le risque est de priver les paysans demain."
     assert check_part(Part.PESSIMISTE, whole, target_words=70, article=ARTICLE, earlier={}).problems == ("fragment",)
     assert "bribe" in check_part(Part.PESSIMISTE, scrap, target_words=40, article=ARTICLE, earlier={}).problems
+
+
+def test_a_usable_attempt_is_kept_over_an_unusable_one_however_badly_it_checked() -> None:
+    """A view pasted from the article that also repeats the recap checks worse (copie and redite,
+    badness 161) than a four-word scrap (138); the scrap is unusable, so the paste is kept."""
+    pasted = Verdict(("copie", "redite"), 161.0)
+    scrap = Verdict(("bribe",), 138.0)
+    assert pasted.beats(scrap) and not scrap.beats(pasted)
+    assert Verdict(("redite",), 10.0).beats(pasted)  # among usable ones, the lesser badness
+    assert Verdict(("bribe",), 120.0).beats(scrap) and not scrap.beats(scrap)

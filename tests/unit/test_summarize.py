@@ -10,14 +10,13 @@ import pytest
 from bot.core.types import Article, Length, Part
 from bot.model.backend import GenerationRequest
 from bot.model.runner import ModelRunner
-from bot.pipeline.checks import Verdict, check_part
+from bot.pipeline.checks import check_part
 from bot.pipeline.prompts import PromptSet
 from bot.pipeline.summarize import (
     LAST_RESORT_OPENINGS,
     QUESTION_LEAD,
     UNWRITTEN,
     Summarizer,
-    better,
     closing_question,
     cut_repeating_sentence,
     is_source,
@@ -199,16 +198,6 @@ async def test_a_scrap_standing_for_a_view_is_not_kept() -> None:
     asked = [_which(r) for call in backend.calls for r in call]
     assert asked.count("neutre") == 2 and asked.count("pessimiste") == 3
     assert digest.stats["problem_bribe"] == 4 and digest.stats["fallback_parts"] == 1
-
-
-def test_a_usable_attempt_is_kept_over_an_unusable_one_however_badly_it_checked() -> None:
-    """A view pasted from the article that also repeats the recap checks worse (copie and redite,
-    badness 161) than a four-word scrap (138); the scrap is unusable, so the paste is kept."""
-    pasted = Verdict(("copie", "redite"), 161.0)
-    scrap = Verdict(("bribe",), 138.0)
-    assert better(pasted, scrap) and not better(scrap, pasted)
-    assert better(Verdict(("redite",), 10.0), pasted)  # among usable ones, the lesser badness
-    assert better(Verdict(("bribe",), 120.0), scrap) and not better(scrap, scrap)
 
 
 async def test_a_usable_view_gets_no_last_attempt_however_it_checked() -> None:
