@@ -31,7 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.quality import CORPUS, load_orangesum  # noqa: E402
-from bench.quality_metrics import lead_n, mean, rouge_l, rouge_n, shared_opening  # noqa: E402
+from bench.quality_metrics import (  # noqa: E402
+    echoed_instruction,
+    instruction_ngrams,
+    lead_n,
+    mean,
+    rouge_l,
+    rouge_n,
+    shared_opening,
+)
 from bot.app import Agora  # noqa: E402
 from bot.config import Config  # noqa: E402
 from bot.core.types import Article, FetchedDocument, Length, Part  # noqa: E402
@@ -180,8 +188,11 @@ class _Stats(dict):
 Item = tuple[str, Article, str, dict[str, dict[str, object]]]
 
 
-def _report(per_item: list[Item], names: list[str]) -> str:
+def _report(per_item: list[Item], names: list[str], templates: tuple[str, ...] = ()) -> str:
+    """`templates`: the shipped prompts of the other parts; with each variant's own instruction, what
+    `echoed_instruction` reads."""
     lines: list[str] = []
+    shipped_grams = instruction_ngrams(templates)
     for item, _article, _gold, results in per_item:
         lines.append(f"\n### {item}")
         earlier = next(iter(results.values()))["earlier"]
@@ -195,7 +206,7 @@ def _report(per_item: list[Item], names: list[str]) -> str:
     lines.append(
         "\n| variant | written | regenerated | most shared opening | ROUGE-L with earlier parts (mean / max) "
         "| words absent from article and prompt | words from the article | copied 8-grams | words French lacks "
-        "| ends on a question | words (mean) |"
+        "| ends on a question | words (mean) | instruction 6-grams: texts with any, in all |"
         + (
             f" ROUGE-1 / 2 / L vs human summary ({len(golds)} items) | ROUGE-L of its first sentence"
             " / of its first n words (n: the human summary's) |"
@@ -203,7 +214,7 @@ def _report(per_item: list[Item], names: list[str]) -> str:
             else ""
         )
     )
-    lines.append("|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|" + ("---|---|" if golds else ""))
+    lines.append("|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---|---|" if golds else ""))
     for name in names:
         texts = [str(res[name]["text"]) for _, _, _, res in per_item]
         openings, count = shared_opening([t for t in texts if t])
@@ -226,6 +237,10 @@ def _report(per_item: list[Item], names: list[str]) -> str:
                 copied.append(copy_rate(t, article.text))
             unknown += len(unknown_words(t, article.text))
         questions = sum(1 for t in texts if ends_on_question(t))
+        echoes = [
+            echoed_instruction(t, shipped_grams | instruction_ngrams([str(res[name]["prompt"])]))
+            for t, (_, _, _, res) in zip(texts, per_item, strict=True)
+        ]
         scored = [(t, gold) for t, (_, _, gold, _) in zip(texts, per_item, strict=True) if gold]
         rouge = (
             f" {mean(rouge_n(t, g, 1) for t, g in scored):.3f} / {mean(rouge_n(t, g, 2) for t, g in scored):.3f} / "
@@ -239,7 +254,8 @@ def _report(per_item: list[Item], names: list[str]) -> str:
             f"{sum(float(res[name]['regenerated']) for _, _, _, res in per_item):.0f} | « {openings} » {count} | "
             f"{mean(overlaps):.2f} / {max(overlaps, default=0.0):.2f} | {novel} | {mean(shares):.0%} | "
             f"{mean(copied):.1%} | {unknown} | "
-            f"{questions}/{len(texts)} | {mean(len(words(t)) for t in texts):.0f} |{rouge}"
+            f"{questions}/{len(texts)} | {mean(len(words(t)) for t in texts):.0f} | "
+            f"{sum(e > 0 for e in echoes)} / {sum(echoes)} |{rouge}"
         )
     return "\n".join(lines)
 
@@ -273,6 +289,8 @@ async def run(args: argparse.Namespace, texts: dict[str, str], *, runner: ModelR
         variants = {"shipped": shipped}
         for name, text in texts.items():
             variants[name] = PromptSet({**shipped.templates, PART_FILES[part]: text}, f"variant-{name}")
+        # the other parts' prompts; each variant's own instruction is added to them in _report
+        templates = tuple(t for file, t in shipped.templates.items() if file != PART_FILES[part])
         per_item = []
         for name, article, gold in await _articles(app, args.pages, orangesum):
             t0 = time.monotonic()
@@ -281,7 +299,7 @@ async def run(args: argparse.Namespace, texts: dict[str, str], *, runner: ModelR
             print(f"{name}: {time.monotonic() - t0:.0f} s", flush=True)
             for v in names:
                 print(f"  {v}: {results[v]['text'] or UNWRITTEN}", flush=True)
-    report = _report(per_item, names)
+    report = _report(per_item, names, templates)
     return report + (_baselines([item for _, item in orangesum]) if orangesum else "")
 
 

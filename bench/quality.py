@@ -23,8 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.quality_metrics import (  # noqa: E402
+    ECHO_NGRAM,
     OPENING_WORDS,
     DigestScores,
+    instruction_ngrams,
     lead_n,
     mean,
     rouge_l,
@@ -135,6 +137,24 @@ def _unknown_line(scores: list[DigestScores]) -> str:
     )
 
 
+def _echo_line(scores: list[DigestScores]) -> str:
+    """Instructions restated inside the parts: filler no other metric counts (a part that is mostly an
+    instruction is already sent back by the `consigne` check)."""
+    per_part: Counter[str] = Counter()
+    parts_with: Counter[str] = Counter()
+    for s in scores:
+        for part, count in s.echoed.items():
+            per_part[part] += count
+            parts_with[part] += count > 0
+    listed = ", ".join(f"{part} {parts_with[part]}" for part, _ in per_part.most_common() if parts_with[part])
+    return (
+        f"- instructions restated (word {ECHO_NGRAM}-grams a part shares with a prompt): "
+        f"{mean(sum(s.echoed.values()) for s in scores):.2f} a digest; digests with any: "
+        f"{sum(any(s.echoed.values()) for s in scores)}/{len(scores)}"
+        + (f"; parts with any: {listed}" if listed else "")
+    )
+
+
 def _summed(stats: list[dict[str, float]], prefix: str) -> Counter[str]:
     """The digests' counts of the stats keys starting with `prefix`, summed, by the rest of the key."""
     summed: Counter[str] = Counter()
@@ -170,7 +190,7 @@ def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
         f"turns asking for the analogy's question: {total('question_turns')}; sentences dropped (all "
         f"attempts): made-up facts {total('unsupported_dropped')}, naming people in the analogy "
         f"{total('people_dropped')}, stray foreign words {total('foreign_dropped')}, ending on a word cut short "
-        f"{total('truncated_dropped')}; glued words split "
+        f"{total('truncated_dropped')}, restating an instruction {total('echoes_dropped')}; glued words split "
         f"{total('unglued_words')}, elisions mended {total('elisions_mended')}; "
         f"median digest time {median:.0f} s (mean per digest: prefill {avg('prefill_seconds'):.1f} s for "
         f"{avg('prefilled_tokens'):.0f} tokens, decode {avg('decode_seconds'):.1f} s for "
@@ -198,6 +218,7 @@ async def run(args: argparse.Namespace) -> str:
         if args.anticopy is not None:
             app.summarizer.anticopy_strength = args.anticopy
         strength = app.summarizer.anticopy_strength
+        prompt_grams = instruction_ngrams(app.summarizer._prompts.templates.values())
         for folder in corpus_items(args.pages)[: args.max_pages]:
             meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
             body = (folder / meta.get("file", "source.html")).read_bytes()
@@ -216,7 +237,7 @@ async def run(args: argparse.Namespace) -> str:
                 failures.append(f"{folder.name}: {exc.user_message}")
                 continue
             md = to_markdown(digest)
-            s = score_digest(digest, md, article.text)
+            s = score_digest(digest, md, article.text, prompt_grams)
             scores.append(s)
             stats.append(digest.stats)
             written.append(digest.parts)
@@ -240,7 +261,7 @@ async def run(args: argparse.Namespace) -> str:
             digest = await app.summarize(article, length)
             md = to_markdown(digest)
             _dump(args, f"orangesum-{i}", md)
-            s = score_digest(digest, md, article.text)
+            s = score_digest(digest, md, article.text, prompt_grams)
             scores.append(s)
             stats.append(digest.stats)
             written.append(digest.parts)
@@ -290,6 +311,7 @@ async def run(args: argparse.Namespace) -> str:
         f"{mean(s.views_grounded for s in scores):.2f} mean, "
         f"{sum(s.views_grounded < 0.4 for s in scores)}/{n} under 0.4",
         _openings_line(written),
+        _echo_line(scores),
         _checks_line(stats, strength),
     ]
     if rouge_rows:

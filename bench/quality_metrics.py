@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.core.types import Digest, Part
+from bot.pipeline.postprocess import ECHO_NGRAM  # the run of words the summarizer calls an echo
 from bot.pipeline.summarize import ends_on_question
 from bot.pipeline.textmetrics import (
     FOREIGN,
@@ -32,6 +33,7 @@ from bot.pipeline.textmetrics import (
 )
 
 __all__ = [
+    "ECHO_NGRAM",
     "FOREIGN",
     "FRENCH_HINTS",
     "copy_rate",
@@ -105,9 +107,13 @@ class DigestScores:
     unknown_words: list[str]  # words French does not know, absent from the article (misspellings)
     cut_words: list[str]  # sentence-final words cut short ("… pas oblig."), by the article and the other parts
     words: int  # words of the written parts
+    echoed: dict[str, int]  # per part, its word 5-grams an instruction holds (echoed_instruction)
 
 
-def score_digest(digest: Digest, markdown: str, source: str) -> DigestScores:
+def score_digest(
+    digest: Digest, markdown: str, source: str, instruction_grams: set[tuple[str, ...]] | None = None
+) -> DigestScores:
+    """`instruction_grams`: the prompts' n-grams (instruction_ngrams), for `echoed`; none: nothing echoed."""
     written = [p for p in Part if p is not Part.REFERENCE]
     texts = {p: digest.parts[p] for p in written}
     stray = [w for p in written for w in stray_foreign(texts[p])]
@@ -139,6 +145,7 @@ def score_digest(digest: Digest, markdown: str, source: str) -> DigestScores:
             for w in truncated_words(texts[p], "\n".join([source, *(texts[o] for o in written if o is not p)]))
         ],
         words=len(words(all_text)),
+        echoed={p.name.lower(): echoed_instruction(texts[p], instruction_grams or set()) for p in written},
     )
 
 
@@ -149,6 +156,20 @@ def lead_n(text: str, n: int = 3) -> str:
 def mean(values: Iterable[float]) -> float:
     vals = list(values)
     return sum(vals) / len(vals) if vals else 0.0
+
+
+_PLACEHOLDER = re.compile(r"\{\w+\}")
+
+
+def instruction_ngrams(templates: Iterable[str], n: int = ECHO_NGRAM) -> set[tuple[str, ...]]:
+    """The word n-grams of the prompt templates, none of them spanning a `{placeholder}`."""
+    return {g for t in templates for piece in _PLACEHOLDER.split(t) for g in ngrams(words(piece), n)}
+
+
+def echoed_instruction(text: str, instruction_grams: set[tuple[str, ...]], n: int = ECHO_NGRAM) -> int:
+    """How many of the text's word n-grams an instruction holds: the model restating what it was asked
+    (« La tension entre les positions en présence est palpable »), filler a reader sees through."""
+    return sum(g in instruction_grams for g in ngrams(words(text), n))
 
 
 OPENING_WORDS = 4

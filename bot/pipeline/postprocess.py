@@ -10,7 +10,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from bot.core.types import Article, Part
 from bot.pipeline.condense import content_words, split_sentences
@@ -19,6 +19,7 @@ from bot.pipeline.textmetrics import (
     facts,
     is_french,
     names_in,
+    ngrams,
     people,
     rouge_l,
     stray_words,
@@ -401,6 +402,58 @@ def drop_truncated_sentences(text: str, sources: str) -> tuple[str, int]:
     if not cut:
         return text, 0
     return _drop_sentences(text, lambda sentence: bool(cut & set(truncated_words(sentence, sources))))
+
+
+#: Words in a run shared with an instruction that make it an echo of the instruction: long enough
+#: that common French (« et ce que l'on », five words as `words` splits them) is no echo, short enough
+#: to catch « la tension entre les positions en ». bench/quality_metrics.py counts echoes the same way.
+ECHO_NGRAM = 6
+#: Share of a sentence's words inside such runs from which the sentence is the instruction restated.
+ECHO_SHARE = 0.5
+
+
+#: ...and at least this many of its words: one phrase of the instruction in a short sentence of its own
+#: (« Ce que l'on ignore encore, c'est le calendrier. ») says something.
+ECHO_MIN_WORDS = ECHO_NGRAM + 1
+
+
+def echoed_words(sentence: str, instruction_grams: set[tuple[str, ...]]) -> tuple[int, int]:
+    """(words of the sentence lying in a run of ECHO_NGRAM words an instruction holds, its words)."""
+    tokens = words(sentence)
+    covered = [False] * len(tokens)
+    for i, gram in enumerate(ngrams(tokens, ECHO_NGRAM)):
+        if gram in instruction_grams:
+            covered[i : i + ECHO_NGRAM] = [True] * ECHO_NGRAM
+    return sum(covered), len(tokens)
+
+
+def is_echo(sentence: str, instruction_grams: set[tuple[str, ...]]) -> bool:
+    """The sentence mostly restates an instruction (ECHO_SHARE of its words, ECHO_MIN_WORDS at least)."""
+    echoed, total = echoed_words(sentence, instruction_grams)
+    return echoed >= ECHO_MIN_WORDS and echoed >= ECHO_SHARE * total
+
+
+def drop_instruction_echoes(text: str, instructions: Iterable[str], *, keep_first: bool = False) -> tuple[str, int]:
+    """Remove the sentences that mostly restate an instruction of the conversation.
+
+    The embedded model fills a part with the words it was asked with: « Cela montre la tension entre
+    les positions en présence, ce que l'on sait et ce que l'on ignore encore. » (fr25's neutral view),
+    or the pessimistic view restating the neutral view's instruction (fr21). Such a sentence says
+    nothing about the article. `keep_first`: the first sentence stays (words the code made the part
+    open with are joined to it). Kept as it is when every sentence is one (the part's `consigne`
+    check then judges it). Returns (text, sentences dropped).
+    """
+    grams = {g for instruction in instructions for g in ngrams(words(instruction), ECHO_NGRAM)}
+    if not grams:
+        return text, 0
+    seen = 0  # sentences judged so far: _drop_sentences judges them in order
+
+    def echoes(sentence: str) -> bool:
+        nonlocal seen
+        seen += 1
+        return not (keep_first and seen == 1) and is_echo(sentence, grams)
+
+    return _drop_sentences(text, echoes)
 
 
 #: Words that tie a sentence to the one before it, which a part's first sentence has not: the model

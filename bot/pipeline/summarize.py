@@ -29,6 +29,7 @@ from bot.pipeline.postprocess import (
     PART_FILES,
     build_hook,
     clean_prose,
+    drop_instruction_echoes,
     drop_opening_link,
     drop_sentences_naming_people,
     drop_sentences_with_foreign_words,
@@ -246,6 +247,7 @@ class Summarizer:
             "people_dropped": 0.0,  # sentences of the analogy naming the article's people
             "foreign_dropped": 0.0,  # sentences holding stray English or German words
             "truncated_dropped": 0.0,  # sentences ending on a word cut short ("… pas oblig.")
+            "echoes_dropped": 0.0,  # sentences mostly restating an instruction (« la tension entre les positions »)
             "unglued_words": 0.0,  # words the model glued together ("guerremondiale"), split again
             "elisions_mended": 0.0,  # « de Emmanuel », « que il »: written « d'Emmanuel », « qu'il »
             "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
@@ -389,6 +391,8 @@ class Summarizer:
                 stats["foreign_dropped"] += dropped
                 cleaned, dropped = drop_truncated_sentences(cleaned, f"{job.article}\n{seen}")
                 stats["truncated_dropped"] += dropped
+                cleaned, dropped = drop_instruction_echoes(cleaned, job.instructions, keep_first=bool(prefix))
+                stats["echoes_dropped"] += dropped
                 if part in FACTUAL_PARTS:
                     cleaned, dropped = drop_unsupported_sentences(cleaned, job.article)
                     stats["unsupported_dropped"] += dropped

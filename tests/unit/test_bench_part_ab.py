@@ -29,8 +29,9 @@ async def test_each_variant_answers_its_own_prompt_after_the_same_earlier_parts(
     # The second OrangeSum item, not the first, after a corpus page.
     args = _args(tmp_path, part="neutre", pages=["fr09-ledevoir-trottinettes"], skip=1)
     # The echo model starts its answer with the instruction's first sentence: each text shows its prompt.
-    # (No word count in it: the neutral view's sentences naming a number absent from the article go.)
-    variant = "Pèse les arguments du zéphyr en {paragraphs}. Environ {words} mots."
+    # (No word count in it: the neutral view's sentences naming a number absent from the article go; and
+    # under six words, or it would go as an instruction restated, drop_instruction_echoes.)
+    variant = "Pèse le zéphyr. Écris en {paragraphs}, environ {words} mots."
     runner = ModelRunner(lambda: EchoBackend(echo_instruction=True))
     report = await part_ab.run(args, {"pese": variant}, runner=runner)
     blocks = report.split("\n### ")[1:]
@@ -48,6 +49,13 @@ async def test_each_variant_answers_its_own_prompt_after_the_same_earlier_parts(
     rows = {row.split("|")[1].strip(): row for row in table[2:]}
     assert set(rows) == {"shipped", "pese"}
     assert all(row.split("|")[2].strip() == "2/2" for row in rows.values())
+    # The shipped texts are their instruction restated whole (the echo model's doing; kept, as nothing
+    # else is left), which the echo column counts; the variant's few words are no echo.
+    header = report[report.index("| variant |") :].splitlines()[0]
+    echo = [c.strip() for c in header.split("|")].index("instruction 6-grams: texts with any, in all")
+    assert rows["pese"].split("|")[echo].strip() == "0 / 0"
+    with_any, in_all = rows["shipped"].split("|")[echo].split(" / ")
+    assert with_any.strip() == "2" and int(in_all) >= 10
     assert "ROUGE-L vs human summary on the same 1 items: BARThez" in report
 
 

@@ -9,6 +9,7 @@ from bot.pipeline.postprocess import (
     build_hook,
     choose_emoji,
     clean_prose,
+    drop_instruction_echoes,
     drop_opening_link,
     drop_sentences_naming_people,
     drop_sentences_with_foreign_words,
@@ -584,3 +585,31 @@ def test_sentences_about_the_article_as_a_text_are_dropped() -> None:
     # What the frame coordinated becomes a sentence of its own (orangesum-0, 2026-12-05).
     framed = "Le lecteur doit comprendre que la scène a été signalée et qu'elle a choqué."
     assert clean_prose(framed, max_paragraphs=3) == "La scène a été signalée. Elle a choqué."
+
+
+def test_sentences_restating_an_instruction_go_not_those_sharing_a_few_words() -> None:
+    asked = [
+        "Écris maintenant le point de vue neutre en un paragraphe, environ 45 mots : présente calmement la "
+        "tension entre les positions en présence, ce que l'on sait et ce que l'on ignore encore.",
+        "Écris le récapitulatif factuel. Commence par une phrase qui dit l'essentiel de la nouvelle : ce qui "
+        "s'est passé, qui est concerné, quand.",
+    ]
+    view = (
+        "Les maires veulent plus de moyens, l'État répond par un débat. "
+        "Cela montre la tension entre les positions en présence, ce que l'on sait et ce que l'on ignore encore. "
+        "Ce que l'on ignore encore, c'est le calendrier."  # one phrase of the instruction, and news
+        "\n\nCe qui s'est passé, qui est concerné, quand."  # tricky03's recap: the recap's instruction
+    )
+    assert drop_instruction_echoes(view, asked) == (
+        "Les maires veulent plus de moyens, l'État répond par un débat. "
+        "Ce que l'on ignore encore, c'est le calendrier.",
+        2,
+    )
+    # Words the code makes a part open with are joined to its first sentence, which stays.
+    opened = "la tension entre les positions en présence est vive. Les maires hésitent."
+    assert drop_instruction_echoes(opened, asked, keep_first=True) == (opened, 0)
+    assert drop_instruction_echoes(opened, asked) == ("Les maires hésitent.", 1)
+    # A part that is nothing but the instruction is left for its check to judge.
+    alone = "Ce qui s'est passé, qui est concerné, quand."
+    assert drop_instruction_echoes(alone, asked) == (alone, 0)
+    assert drop_instruction_echoes(view, []) == (view, 0)

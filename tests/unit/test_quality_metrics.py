@@ -4,8 +4,10 @@ from pathlib import Path
 
 from bench.quality_metrics import (
     copy_rate,
+    echoed_instruction,
     facts,
     grounded_share,
+    instruction_ngrams,
     is_french,
     lead_n,
     opening,
@@ -121,6 +123,34 @@ def test_shared_opening_finds_a_stock_phrase() -> None:
     # The format's "Imaginez" is skipped with or without "que"; a word starting with "que" is kept.
     assert opening("Imaginez une boulangère qui ferme le mercredi") == "une boulangère qui ferme"
     assert opening("Imaginez quelqu'un qui attend") == "quelqu'un qui attend"
+
+
+def test_echoed_instruction_counts_a_prompts_phrases_restated_in_a_part() -> None:
+    template = (
+        "Écris le point de vue neutre en {paragraphs}, environ {words} mots : présente calmement la tension "
+        "entre les positions en présence, ce que l'on sait et ce que l'on ignore encore."
+    )
+    grams = instruction_ngrams([template])
+    echo = "La tension entre les positions en présence est palpable : les maires hésitent."
+    assert echoed_instruction(echo, grams) == 2  # « la tension … positions en », « tension … présence »
+    # Case and punctuation aside, the same run of words; a shorter shared run is ordinary French.
+    assert echoed_instruction("Ce que l'on sait, et ce que L'ON IGNORE encore.", grams) == 7
+    assert echoed_instruction("Ce que l'on voit, et ce que l'on craint.", grams) == 0
+    assert echoed_instruction("La tension monte entre les maires et l'État.", grams) == 0
+    # A run does not span a placeholder: the prompt's own words around {paragraphs} never follow each other.
+    assert echoed_instruction("point de vue neutre en environ", grams) == 0
+    assert echoed_instruction("le point de vue neutre en", grams) == 1
+
+
+def test_score_digest_counts_echoes_per_part_when_given_the_prompts() -> None:
+    parts = {p: f"Texte en français pour la partie {p.name.lower()} avec des mots." for p in Part}
+    parts[Part.NEUTRE] = "La tension entre les positions en présence est palpable."
+    digest = Digest("https://ex.fr", "https://ex.fr", "T", Length.COURT, parts)
+    md = to_markdown(digest)
+    grams = instruction_ngrams(["présente la tension entre les positions en présence."])
+    echoed = score_digest(digest, md, "source", grams).echoed
+    assert echoed["neutre"] == 2 and sum(echoed.values()) == 2
+    assert not any(score_digest(digest, md, "source").echoed.values())
 
 
 def test_grounded_share_compares_word_beginnings_and_ignores_hashtags() -> None:

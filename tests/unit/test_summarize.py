@@ -264,6 +264,19 @@ async def test_an_unwritten_part_is_not_shown_to_the_model_nor_checked_against()
         ("neutre", Part.NEUTRE, " In Berlin, il y a beaucoup de choses verrücktes und schöne Orte.", "foreign_dropped"),
         # A view's last sentence ending on a word cut short (fr05's "… qui sont pas oblig.").
         ("optimiste", Part.OPTIMISTE, " Le produit est vendu aux agricult.", "truncated_dropped"),
+        # A view's sentence restating its instruction (fr25's sample), and one restating another part's.
+        (
+            "neutre",
+            Part.NEUTRE,
+            " Cela montre la tension entre les positions en présence, ce que l'on sait et ce que l'on ignore encore.",
+            "echoes_dropped",
+        ),
+        (
+            "pessimiste",
+            Part.PESSIMISTE,
+            " Les élus voient la tension entre les positions en présence.",
+            "echoes_dropped",
+        ),
     ],
 )
 async def test_a_sentence_the_code_refuses_is_dropped_and_the_rest_passes(
