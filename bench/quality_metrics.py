@@ -175,12 +175,14 @@ def echoed_instruction(text: str, instruction_grams: set[tuple[str, ...]], n: in
 OPENING_WORDS = 4
 
 
-_IMAGINEZ = re.compile(r"^\s*imaginez(?: que\b)?")
+# The words the code makes a part open with (summarize.FORCED_OPENINGS), "Imaginez" with or without "que".
+_FORCED = re.compile(r"^\s*(?:imaginez(?: que\b)?|d['’]un côté\s*,)")
 
 
 def opening(text: str) -> str:
-    """A part's first words, lower-cased (the analogy's forced "Imaginez" or "Imaginez que" skipped)."""
-    return " ".join(_IMAGINEZ.sub("", text.lower()).split()[:OPENING_WORDS])
+    """A part's first words, lower-cased, the words the code forced skipped (the analogy's "Imaginez" or
+    "Imaginez que", the neutral view's "D'un côté,")."""
+    return " ".join(_FORCED.sub("", text.lower()).split()[:OPENING_WORDS])
 
 
 def shared_opening(texts: list[str]) -> tuple[str, int]:

@@ -84,12 +84,6 @@ def _unwrap_quotes(para: str) -> str:
     return inner if not end or inner[-1] in ".!?…" else inner + end
 
 
-# The neutral-view prompt's own words as an opening sentence: "La tension entre les positions en
-# présence est palpable." (5 of 5 neutral views with this prompt, bench/part_ab.py). Dropped when it
-# names nothing; "La tension entre les positions des syndicats et du patronat …" is not the echo.
-_ECHO_OPENING = re.compile(r"^la tension entre les positions en présence\b", re.IGNORECASE)
-
-
 # A sentence about the digest itself ("Ce récapitulatif fait référence à …", the embedded model's recaps
 # of orangesum-4 and -18): the format forbids it, and what follows in it is a loose retelling. News
 # speaks of "cette synthèse" (a report) too: those words count only with a verb that describes the text.
@@ -132,16 +126,9 @@ def _drop_self_references(para: str) -> str:
     return " ".join(kept)
 
 
-def _drop_meta_opening(para: str, *, more: bool = False) -> str:
-    """`para` without an opening that restates the part or the instruction; `more`: paragraphs follow,
-    so an opening that is the whole paragraph can go."""
+def _drop_meta_opening(para: str) -> str:
+    """`para` without an opening that restates the part or the instruction."""
     rest = _META_OPENING.sub("", para, count=1)
-    if rest == para:
-        sentences = split_sentences(para)
-        if sentences and _ECHO_OPENING.match(sentences[0]) and not facts(sentences[0]):
-            rest = " ".join(sentences[1:])
-            if not rest and more:
-                return ""
     if rest == para or len(rest) < 20:
         return para
     return _capitalized(rest)
@@ -239,14 +226,14 @@ def clean_prose(text: str, *, max_paragraphs: int, seen: str = "") -> str:
     if current:
         paragraphs.append(" ".join(current))
     cleaned: list[str] = []
-    for index, para in enumerate(paragraphs):
+    for para in paragraphs:
         para = _BOLD.sub(r"\2", para)
         para = _EMPH.sub(r"\1", para)
         unlabelled = _LEAD_LABEL.sub("", para)
         para = _capitalized(unlabelled) if unlabelled != para else para
         para = _unwrap_quotes(re.sub(r"\s+", " ", para).strip())
         if not cleaned:
-            para = _drop_meta_opening(_INTRO.sub("", para), more=index + 1 < len(paragraphs))
+            para = _drop_meta_opening(_INTRO.sub("", para))
         if para:
             cleaned.append(para)
     # An intro line ending in ":" with nothing after it says nothing.
@@ -257,7 +244,7 @@ def clean_prose(text: str, *, max_paragraphs: int, seen: str = "") -> str:
     if not cleaned:
         return ""
     # The first paragraph may have gone as a repeat: the new first one may open on a formula too.
-    cleaned[0] = _drop_meta_opening(cleaned[0], more=len(cleaned) > 1)
+    cleaned[0] = _drop_meta_opening(cleaned[0])
     cleaned = [p for p in cleaned if p]
     cleaned[-1] = trim_to_sentence(cleaned[-1])
     return "\n\n".join(p for p in cleaned if p)

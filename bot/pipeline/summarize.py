@@ -87,8 +87,13 @@ def code_revision() -> str:
     return source_digest(here / f"{name}.py" for name in TEXT_MODULES)
 
 
-#: Words the analogy must open with (the format asks for "Imaginez que…").
-FORCED_OPENINGS = {Part.EXEMPLE: "Imaginez que"}
+#: Words a part must open with. The analogy: the format asks for "Imaginez que…". The neutral view:
+#: asked for "la tension entre les positions en présence", the model put that phrase in 8 of 19
+#: neutral views (as their subject: « La tension entre les positions en présence est une question
+#: complexe… »); asked to weigh the arguments of both sides and made to open « D'un côté, », it
+#: states one side, often the other, and none of its instruction (bench/RESULTS.md § "The neutral
+#: view opens « D'un côté, »").
+FORCED_OPENINGS = {Part.EXEMPLE: "Imaginez que", Part.NEUTRE: "D'un côté,"}
 
 #: Words an opinion's third and last attempt opens with, when neither of the first two was usable.
 #: Both usually failed the same way: out of ideas of its own, the model re-told the parts before,
@@ -563,15 +568,22 @@ def usable(parts: dict[Part, str]) -> dict[Part, str]:
     return {p: t for p, t in parts.items() if t != UNWRITTEN}
 
 
-_LOWER_STARTS = frozenset("le la les un une des vous nous on il elle ils elles votre notre chaque tout".split())
+_LOWER_STARTS = frozenset(
+    "le la les un une des vous nous on il elle ils elles votre notre chaque tout ce cet cette ces cela ceci ça".split()
+)
+
+_ELIDED_START = re.compile(r"^(?:[CDJLNS]|Qu)['’]\w")
 
 
 def join_prefix(prefix: str, text: str) -> str:
-    """`Imaginez que` + `Vous ouvrez…` -> `Imaginez que vous ouvrez…` (the model may restart a sentence)."""
+    """`Imaginez que` + `Vous ouvrez…` -> `Imaginez que vous ouvrez…`, `D'un côté,` + `Cela…` -> `D'un
+    côté, cela…` (the model may restart a sentence); a name keeps its capital."""
     text = text.lstrip()
     if text.lower().startswith(prefix.lower()):
         return text
     first = text.split(" ", 1)[0]
     if first.lower() in _LOWER_STARTS:
         text = first.lower() + text[len(first) :]
+    elif _ELIDED_START.match(first):  # « L'Espagne » -> « l'Espagne », « C'est » -> « c'est »
+        text = text[0].lower() + text[1:]
     return f"{prefix} {text}"

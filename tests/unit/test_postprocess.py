@@ -410,31 +410,6 @@ def test_the_recap_prompt_s_words_used_as_a_label_are_removed() -> None:
     assert clean_prose("Ce qui s'est passé : le gouvernement a cédé.", max_paragraphs=1) == "Le gouvernement a cédé."
 
 
-def test_the_neutral_prompt_s_words_as_an_opening_sentence_are_dropped() -> None:
-    """Neutral views of the embedded model (bench/part_ab.py, 2026-12-02): the first sentence restated
-    the instruction. One that names someone or a figure says something and stays."""
-    raw = (
-        "La tension entre les positions en présence est palpable dans cette scène. Delormeau refuse, "
-        "puis accepte au bout de 30 secondes."
-    )
-    assert clean_prose(raw, max_paragraphs=1) == "Delormeau refuse, puis accepte au bout de 30 secondes."
-    raw = (
-        "La tension entre les positions en présence, ce que l'on sait et ce que l'on ignore encore, est un "
-        "sujet complexe. On sait que la politique migratoire européenne reste à construire."
-    )
-    assert clean_prose(raw, max_paragraphs=1) == "On sait que la politique migratoire européenne reste à construire."
-    # A first paragraph that is only the echo goes when another follows; alone, it stays (not emptied).
-    raw = "La tension entre les positions en présence est palpable.\n\nLes syndicats refusent le texte."
-    assert clean_prose(raw, max_paragraphs=2) == "Les syndicats refusent le texte."
-    for kept in (
-        "La tension entre les positions en présence est palpable.",
-        "La tension entre les positions en présence monte depuis la mort de Qassem Soleimani. Bagdad proteste.",
-        "La tension entre les positions des syndicats et du patronat reste forte. Le vote approche.",
-        "La tension entre les camps démocrate et républicain s'est accrue après le vote. Rien ne bouge.",
-    ):
-        assert clean_prose(kept, max_paragraphs=1) == kept
-
-
 def test_sentences_about_the_digest_itself_are_dropped() -> None:
     """orangesum-4 and orangesum-18 (embedded model, 2026-12-02): a recap paragraph spoke of itself."""
     raw = (

@@ -123,6 +123,8 @@ def test_shared_opening_finds_a_stock_phrase() -> None:
     # The format's "Imaginez" is skipped with or without "que"; a word starting with "que" is kept.
     assert opening("Imaginez une boulangère qui ferme le mercredi") == "une boulangère qui ferme"
     assert opening("Imaginez quelqu'un qui attend") == "quelqu'un qui attend"
+    # The neutral view's forced words too: what is compared is what the model chose.
+    assert opening("D'un côté, les maires hésitent encore.") == "les maires hésitent encore."
 
 
 def test_echoed_instruction_counts_a_prompts_phrases_restated_in_a_part() -> None:

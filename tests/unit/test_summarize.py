@@ -13,6 +13,7 @@ from bot.model.runner import ModelRunner
 from bot.pipeline.checks import check_part
 from bot.pipeline.prompts import PromptSet
 from bot.pipeline.summarize import (
+    FORCED_OPENINGS,
     LAST_RESORT_OPENINGS,
     QUESTION_LEAD,
     UNWRITTEN,
@@ -20,6 +21,7 @@ from bot.pipeline.summarize import (
     closing_question,
     cut_repeating_sentence,
     is_source,
+    join_prefix,
     stays_in_conversation,
 )
 from tests.fakes import ScriptedBackend
@@ -46,6 +48,11 @@ def _prose(key: str, words: int = 80) -> str:
     (« Sur », not « Le »: before « accroche0 » or « exemple0 », « Le » would be elided, and the
     part left with no French function word.)"""
     return "Sur " + " ".join(f"{key}{i}" for i in range(words)) + "."
+
+
+def _opened(part: Part, text: str) -> str:
+    """`text` as the digest shows it: after the part's forced opening words, if it has any."""
+    return join_prefix(FORCED_OPENINGS[part], text) if part in FORCED_OPENINGS else text
 
 
 def _distinct(r: GenerationRequest) -> str:
@@ -143,13 +150,13 @@ async def test_empty_part_is_regenerated_once_then_falls_back() -> None:
         seen.append(last)
         if "pessimiste" in last:
             return ""  # the model stops at once, twice
-        if "neutre" in last and not last.endswith("phrases complètes."):
+        if "neutre" in last and sum("neutre" in s for s in seen) == 1:
             return "The debate is about the future and this is what it is about for the people."
         return _distinct(r)
 
     digest, backend = await _run(script)
     assert digest.parts[Part.PESSIMISTE] == UNWRITTEN
-    assert digest.parts[Part.NEUTRE] == _prose("neutre")
+    assert digest.parts[Part.NEUTRE] == _opened(Part.NEUTRE, _prose("neutre"))
     assert digest.stats["regenerated_parts"] == 2  # neutre (English) and pessimiste (empty)
     assert digest.stats["retries_kept"] == 1  # neutre's second attempt; pessimiste's were as empty
     assert digest.stats["fallback_parts"] == 1
@@ -264,17 +271,18 @@ async def test_an_unwritten_part_is_not_shown_to_the_model_nor_checked_against()
         ("neutre", Part.NEUTRE, " In Berlin, il y a beaucoup de choses verrücktes und schöne Orte.", "foreign_dropped"),
         # A view's last sentence ending on a word cut short (fr05's "… qui sont pas oblig.").
         ("optimiste", Part.OPTIMISTE, " Le produit est vendu aux agricult.", "truncated_dropped"),
-        # A view's sentence restating its instruction (fr25's sample), and one restating another part's.
+        # A view's sentence restating its instruction (fr25's sample restated the neutral view's
+        # instruction of then), and one restating another part's.
         (
             "neutre",
             Part.NEUTRE,
-            " Cela montre la tension entre les positions en présence, ce que l'on sait et ce que l'on ignore encore.",
+            " Il met en balance les arguments des uns et des autres, puis dit ce qui reste incertain.",
             "echoes_dropped",
         ),
         (
             "pessimiste",
             Part.PESSIMISTE,
-            " Les élus voient la tension entre les positions en présence.",
+            " Les élus mettent en balance les arguments des uns et des autres.",
             "echoes_dropped",
         ),
     ],
@@ -286,7 +294,7 @@ async def test_a_sentence_the_code_refuses_is_dropped_and_the_rest_passes(
         return _prose(key) + extra if _which(r) == key else _distinct(r)
 
     digest, _backend = await _run(script)
-    assert digest.parts[part] == _prose(key)
+    assert digest.parts[part] == _opened(part, _prose(key))
     assert digest.stats[stat] == 1
     assert digest.stats["regenerated_parts"] == 0  # what was left passed its check
 
@@ -296,7 +304,7 @@ async def test_a_part_opening_on_a_linking_word_loses_it() -> None:
         return "Cependant, s" + _prose("neutre")[1:] if _which(r) == "neutre" else _distinct(r)
 
     digest, _backend = await _run(script)
-    assert digest.parts[Part.NEUTRE] == _prose("neutre")
+    assert digest.parts[Part.NEUTRE] == _opened(Part.NEUTRE, _prose("neutre"))
 
 
 @pytest.mark.parametrize("length", list(Length))
@@ -365,7 +373,7 @@ async def test_anticopy_hook_is_used_and_a_copying_part_is_redone_with_a_stronge
     assert keys == ["récapitulatif", "accroche", "neutre", "neutre", "optimiste", "pessimiste", "exemple"]
     assert [s for _k, s, _m in strengths] == [4.0, 4.0, 4.0, 8.0, 4.0, 4.0, 4.0]
     assert "ne recopie aucune phrase" in strengths[3][2]
-    assert digest.parts[Part.NEUTRE] == _prose("neutre")
+    assert digest.parts[Part.NEUTRE] == _opened(Part.NEUTRE, _prose("neutre"))
     assert digest.stats["regenerated_parts"] == 1 and digest.stats["problem_copie"] == 1
 
 
@@ -404,15 +412,16 @@ async def test_the_hook_keeps_parts_from_copying_the_article_and_not_from_restat
 
 
 async def test_a_word_glued_to_escape_an_instruction_is_parted() -> None:
-    """Barred from restating « ce que l'on ignore encore », the model wrote « l'onignore »."""
+    """Barred from restating « ce que l'on ignore encore » (an instruction of then), the model wrote
+    « l'onignore »: a phrase of an instruction glued is parted like one of the article."""
 
     def script(r: GenerationRequest) -> str:
         if _which(r) == "neutre":
-            return _prose("neutre")[:-1] + ", mais ce que l'onignore encore pèse."
+            return _prose("neutre")[:-1] + ", mais ce qui resteincertain pèse."
         return _distinct(r)
 
     digest, _backend = await _run(script)
-    assert digest.parts[Part.NEUTRE].endswith(", mais ce que l'on ignore encore pèse.")
+    assert digest.parts[Part.NEUTRE].endswith(", mais ce qui reste incertain pèse.")
     assert digest.stats["unglued_words"] == 1
 
 
@@ -588,3 +597,21 @@ def test_the_code_revision_changes_with_any_text_module_s_source(tmp_path) -> No
     here = Path(summarize.__file__).parent
     assert "summarize" in summarize.TEXT_MODULES and "checks" in summarize.TEXT_MODULES
     assert all((here / f"{name}.py").is_file() for name in summarize.TEXT_MODULES)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "text", "joined"),
+    [
+        ("Imaginez que", "Vous ouvrez une boulangerie.", "Imaginez que vous ouvrez une boulangerie."),
+        # The neutral view's forced words, then a sentence the model started again (bench/part_ab.py).
+        ("D'un côté,", "Cela signifie que l'on surveille.", "D'un côté, cela signifie que l'on surveille."),
+        ("D'un côté,", "Cette stratégie est en cours.", "D'un côté, cette stratégie est en cours."),
+        # A name keeps its capital (after an elided article too); forced words the model repeated are not doubled.
+        ("D'un côté,", "Emmanuel Macron a lancé le débat.", "D'un côté, Emmanuel Macron a lancé le débat."),
+        ("D'un côté,", "L'Espagne refuse.", "D'un côté, l'Espagne refuse."),
+        ("D'un côté,", "C'est un progrès.", "D'un côté, c'est un progrès."),
+        ("D'un côté,", "D'un côté, les maires hésitent.", "D'un côté, les maires hésitent."),
+    ],
+)
+def test_the_forced_opening_joins_what_the_model_wrote(prefix: str, text: str, joined: str) -> None:
+    assert join_prefix(prefix, text) == joined
