@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bot.core.types import Digest, Part
 from bot.pipeline.postprocess import ECHO_NGRAM  # the run of words the summarizer calls an echo
-from bot.pipeline.summarize import ends_on_question
+from bot.pipeline.summarize import FORCED_OPENINGS, ends_on_question
 from bot.pipeline.textmetrics import (
     FOREIGN,
     FRENCH_HINTS,
@@ -175,8 +175,11 @@ def echoed_instruction(text: str, instruction_grams: set[tuple[str, ...]], n: in
 OPENING_WORDS = 4
 
 
-# The words the code makes a part open with (summarize.FORCED_OPENINGS), "Imaginez" with or without "que".
-_FORCED = re.compile(r"^\s*(?:imaginez(?: que\b)?|d['’]un côté\s*,)")
+# The words the code makes a part open with (FORCED_OPENINGS), and "Imaginez" without "que" (an
+# analogy variant of bench/part_ab.py).
+_FORCED = re.compile(
+    r"^\s*(?:" + "|".join(re.escape(words.lower()) for words in FORCED_OPENINGS.values()) + r"|imaginez)(?!\w)"
+)
 
 
 def opening(text: str) -> str:

@@ -252,7 +252,7 @@ class Summarizer:
             "people_dropped": 0.0,  # sentences of the analogy naming the article's people
             "foreign_dropped": 0.0,  # sentences holding stray English or German words
             "truncated_dropped": 0.0,  # sentences ending on a word cut short ("… pas oblig.")
-            "echoes_dropped": 0.0,  # sentences mostly restating an instruction (« la tension entre les positions »)
+            "echoes_dropped": 0.0,  # sentences mostly restating an instruction (« … des uns et des autres »)
             "unglued_words": 0.0,  # words the model glued together ("guerremondiale"), split again
             "elisions_mended": 0.0,  # « de Emmanuel », « que il »: written « d'Emmanuel », « qu'il »
             "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
