@@ -126,6 +126,38 @@ def _drop_self_references(para: str) -> str:
     return " ".join(kept)
 
 
+# A stock formula inside a sentence, « Cependant, il est important de noter que … »: in 7 of 19 digests of
+# the embedded model (code of 388afed), mostly in the views. It announces a point instead of making it;
+# the point stays: « Cependant, le projet … ». At a paragraph's start `_META_OPENING` already drops it.
+_FILLER = re.compile(
+    r"\bil (?:est|reste) (?:important|essentiel|intéressant|crucial|utile|nécessaire) de"
+    r" (?:noter|souligner|rappeler|mentionner|comprendre|reconnaître|préciser|garder à l['’]esprit)"
+    r"|\bil convient de (?:noter|souligner|rappeler|préciser)"
+    r"|\bil faut (?:noter|souligner|rappeler|préciser)",
+    re.IGNORECASE,
+)
+_FILLER_THAT = re.compile(r"\s+(?:que\s+|qu['’])(?=\w)")
+#: Words a sentence keeps after its formula for the formula to go: less is no sentence.
+FILLER_REST_MIN_WORDS = 3
+
+
+def _drop_filler(para: str) -> str:
+    """`para` with « il est important de noter que » and its kin taken out of each sentence."""
+    if not _FILLER.search(para):
+        return para
+    kept = []
+    for sentence in split_sentences(para):
+        match = _FILLER.search(sentence)
+        that = _FILLER_THAT.match(sentence, match.end()) if match else None
+        rest = sentence[that.end() :] if that else ""
+        if not that or len(rest.split()) < FILLER_REST_MIN_WORDS:
+            kept.append(sentence)
+            continue
+        head = sentence[: match.start()]
+        kept.append(head + rest if head.strip() else _capitalized(rest))
+    return " ".join(kept)
+
+
 def _drop_meta_opening(para: str) -> str:
     """`para` without an opening that restates the part or the instruction."""
     rest = _META_OPENING.sub("", para, count=1)
@@ -234,6 +266,7 @@ def clean_prose(text: str, *, max_paragraphs: int, seen: str = "") -> str:
         para = _unwrap_quotes(re.sub(r"\s+", " ", para).strip())
         if not cleaned:
             para = _drop_meta_opening(_INTRO.sub("", para))
+        para = _drop_filler(para)
         if para:
             cleaned.append(para)
     # An intro line ending in ":" with nothing after it says nothing.
