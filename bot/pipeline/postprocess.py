@@ -141,6 +141,19 @@ _FILLER_THAT = re.compile(r"\s+(?:que\s+|qu['’])(?=\w)")
 FILLER_REST_MIN_WORDS = 3
 
 
+# « il est incertain si … », the model's calque of "it is uncertain whether" (7 times in the 19 digests of
+# 9c65125, mostly in the neutral view): French says « on ne sait pas si … ».
+_UNCERTAIN_IF = re.compile(r"\b([Ii])l (est|reste) (encore )?incertain si\b")
+
+
+def _mend_uncertain_if(para: str) -> str:
+    def mended(match: re.Match[str]) -> str:
+        still = " encore" if match.group(2) == "reste" or match.group(3) else ""
+        return f"{'O' if match.group(1) == 'I' else 'o'}n ne sait pas{still} si"
+
+    return _UNCERTAIN_IF.sub(mended, para)
+
+
 def _drop_filler(para: str) -> str:
     """`para` with « il est important de noter que » and its kin taken out of each sentence."""
     if not _FILLER.search(para):
@@ -266,7 +279,7 @@ def clean_prose(text: str, *, max_paragraphs: int, seen: str = "") -> str:
         para = _unwrap_quotes(re.sub(r"\s+", " ", para).strip())
         if not cleaned:
             para = _drop_meta_opening(_INTRO.sub("", para))
-        para = _drop_filler(para)
+        para = _mend_uncertain_if(_drop_filler(para))
         if para:
             cleaned.append(para)
     # An intro line ending in ":" with nothing after it says nothing.

@@ -453,6 +453,16 @@ def test_a_stock_formula_inside_a_sentence_goes_and_its_point_stays() -> None:
         assert clean_prose(kept, max_paragraphs=1) == kept
 
 
+def test_il_est_incertain_si_is_said_in_french() -> None:
+    """« il est incertain si » (7 times in 19 digests) calques "it is uncertain whether"."""
+    raw = "La foire aura lieu. Il est incertain si la foule viendra, et il reste incertain si elle sera utile."
+    assert clean_prose(raw, max_paragraphs=1) == (
+        "La foire aura lieu. On ne sait pas si la foule viendra, et on ne sait pas encore si elle sera utile."
+    )
+    kept = "La foire aura lieu. Son avenir est incertain, si rien ne change."
+    assert clean_prose(kept, max_paragraphs=1) == kept
+
+
 GLUED_ARTICLE = (
     "Elle a perdu ses parents pendant la Seconde Guerre mondiale. Il faut remettre un peu d’ordre dans les "
     "trottinettes. Le résorcinol est interdit."
