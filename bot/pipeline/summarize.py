@@ -35,6 +35,7 @@ from bot.pipeline.postprocess import (
     drop_sentences_with_foreign_words,
     drop_truncated_sentences,
     drop_unsupported_sentences,
+    mend_accents,
     mend_elisions,
     reference_line,
     unglue_words,
@@ -254,6 +255,7 @@ class Summarizer:
             "truncated_dropped": 0.0,  # sentences ending on a word cut short ("… pas oblig.")
             "echoes_dropped": 0.0,  # sentences mostly restating an instruction (« … des uns et des autres »)
             "unglued_words": 0.0,  # words the model glued together ("guerremondiale"), split again
+            "accents_mended": 0.0,  # « prémeditées »: written « préméditées »
             "elisions_mended": 0.0,  # « de Emmanuel », « que il »: written « d'Emmanuel », « qu'il »
             "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
             "repeats_cut": 0.0,  # parts kept without a retry, a sentence repeating an earlier part cut
@@ -390,6 +392,8 @@ class Summarizer:
                 asked = "\n".join(job.instructions)
                 cleaned, mended = unglue_words(cleaned, f"{job.article}\n{seen}\n{asked}")
                 stats["unglued_words"] += mended
+                cleaned, mended = mend_accents(cleaned, f"{job.article}\n{seen}")
+                stats["accents_mended"] += mended
                 cleaned, elided = mend_elisions(cleaned)
                 stats["elisions_mended"] += elided
                 cleaned, dropped = drop_sentences_with_foreign_words(cleaned, job.article)
@@ -459,6 +463,8 @@ class Summarizer:
         stats["question_turns"] += 1
         question, elided = mend_elisions(closing_question(result.text))
         stats["elisions_mended"] += elided
+        question, mended = mend_accents(question, job.article)
+        stats["accents_mended"] += mended
         if not question or names_in(question, people(job.article)):
             return text
         return f"{lead} {question}"

@@ -17,6 +17,7 @@ from bot.pipeline.postprocess import (
     drop_unsupported_sentences,
     french_date,
     hashtags_from,
+    mend_accents,
     mend_elisions,
     reference_line,
     trim_to_sentence,
@@ -461,6 +462,22 @@ def test_il_est_incertain_si_is_said_in_french() -> None:
     )
     kept = "La foire aura lieu. Son avenir est incertain, si rien ne change."
     assert clean_prose(kept, max_paragraphs=1) == kept
+
+
+def test_a_word_with_an_accent_missing_or_misplaced_is_written_right() -> None:
+    """« prémeditées », « cancerogènes », « extremismes »: in the 19 digests of 9c65125."""
+    text = "Des attaques prémeditées, des produits cancerogènes et des extremismes ; tranquillément."
+    assert mend_accents(text, "") == (
+        "Des attaques préméditées, des produits cancérogènes et des extrémismes ; tranquillement.",
+        4,
+    )
+    # Not touched: a known word, the article's own spelling, a word with no accented neighbour.
+    for kept, article in (
+        ("Le marche de Noël.", ""),  # « marche » is a word: no guess at « marché »
+        ("Le résorcinole est interdit.", "Le résorcinole est interdit."),
+        ("Un butinier passe.", ""),
+    ):
+        assert mend_accents(kept, article) == (kept, 0)
 
 
 GLUED_ARTICLE = (
