@@ -575,7 +575,12 @@ def usable(parts: dict[Part, str]) -> dict[Part, str]:
 
 
 _LOWER_STARTS = frozenset(
-    "le la les un une des vous nous on il elle ils elles votre notre chaque tout ce cet cette ces cela ceci ça".split()
+    "le la les un une des vous nous on il elle ils elles votre notre chaque tout ce cet cette ces cela ceci ça"
+    # prepositions, conjunctions and adverbs a restarted sentence opens with: fr05's neutral view read
+    # « D'un côté, En 2009, la Commission européenne … » (2026-12-06)
+    " en dans selon pour après avant depuis pendant malgré avec sans par sur sous entre au aux du si mais et"
+    " ou car donc alors ainsi aussi pourtant lorsque quand comme certains certaines plusieurs aucun aucune"
+    " son sa ses leur leurs tous toutes face grâce contrairement".split()
 )
 
 _ELIDED_START = re.compile(r"^(?:[CDJLNS]|Qu)['’]\w")

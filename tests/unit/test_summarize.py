@@ -534,7 +534,7 @@ async def test_an_analogy_is_kept_as_written_when_no_question_follows_the_lead()
         return _prose(_which(r))
 
     digest, _backend = await _run(script)
-    assert digest.parts[Part.EXEMPLE] == "Imaginez que " + _prose("exemple").replace("Le ", "le ", 1)
+    assert digest.parts[Part.EXEMPLE] == "Imaginez que " + _prose("exemple").replace("Sur ", "sur ", 1)
     assert digest.stats["question_turns"] == 1
 
 
@@ -575,7 +575,7 @@ async def test_the_analogy_does_not_name_the_article_s_people_even_in_its_questi
     digest, _backend = await _run(script, article=article)
     exemple = digest.parts[Part.EXEMPLE]
     # The sentence naming him is dropped, and the question that names him is not added.
-    assert exemple == "Imaginez que " + _prose("exemple").replace("Le ", "le ", 1)
+    assert exemple == "Imaginez que " + _prose("exemple").replace("Sur ", "sur ", 1)
     assert digest.stats["people_dropped"] == 1 and digest.stats["question_turns"] == 1
 
 
@@ -606,6 +606,8 @@ def test_the_code_revision_changes_with_any_text_module_s_source(tmp_path) -> No
         # The neutral view's forced words, then a sentence the model started again (bench/part_ab.py).
         ("D'un côté,", "Cela signifie que l'on surveille.", "D'un côté, cela signifie que l'on surveille."),
         ("D'un côté,", "Cette stratégie est en cours.", "D'un côté, cette stratégie est en cours."),
+        ("D'un côté,", "En 2009, la Commission a tranché.", "D'un côté, en 2009, la Commission a tranché."),
+        ("D'un côté,", "Selon l'Efsa, le risque est faible.", "D'un côté, selon l'Efsa, le risque est faible."),
         # A name keeps its capital (after an elided article too); forced words the model repeated are not doubled.
         ("D'un côté,", "Emmanuel Macron a lancé le débat.", "D'un côté, Emmanuel Macron a lancé le débat."),
         ("D'un côté,", "L'Espagne refuse.", "D'un côté, l'Espagne refuse."),
