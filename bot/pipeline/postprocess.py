@@ -115,12 +115,21 @@ _READER_FRAME = re.compile(r"^le lecteur doit (?:comprendre|savoir|retenir) qu(?
 _FRAMED_AND_THAT = re.compile(r",?\s+et qu(?:e\s+|['’])(?=\w)")
 
 
+# ...and inside a sentence, where no content is framed: « C'est une situation que le lecteur doit
+# comprendre, car elle est incertaine. », « … et que le lecteur doit faire de son propre choix. » (the
+# views of fr25 and orangesum-0, 2026-12-06), and the optimistic instruction's « comme le ferait
+# quelqu'un qui y croit » turned into « … un bon point de vue pour quelqu'un qui y croit. » (fr25).
+_READER_ASIDE = re.compile(r"\ble lecteur doit\b|\bquelqu['’]un qui y croit\b", re.IGNORECASE)
+
+
 def _drop_self_references(para: str) -> str:
     kept = []
     for sentence in split_sentences(para):
         if _SELF_REFERENCE.match(sentence) or _ABOUT_THE_TEXT.search(sentence):
             continue
         unframed = _READER_FRAME.sub("", sentence)
+        if _READER_ASIDE.search(unframed):
+            continue
         if unframed == sentence:
             kept.append(sentence)
             continue

@@ -480,6 +480,21 @@ def test_a_word_with_an_accent_missing_or_misplaced_is_written_right() -> None:
         assert mend_accents(kept, article) == (kept, 0)
 
 
+def test_a_sentence_speaking_to_the_reader_or_echoing_the_instruction_goes() -> None:
+    """The views of fr25 and orangesum-0 (2026-12-06) ended on an aside about « le lecteur », from the
+    recap's instruction, or on the optimistic instruction's « quelqu'un qui y croit »."""
+    first = "La maire de Saint-Valéry-en-Caux met en garde contre la montée des extrémismes."
+    for aside in (
+        "C'est une situation que le lecteur doit comprendre, car elle est incertaine.",
+        "Cette situation est incertaine et que le lecteur doit faire de son propre choix.",
+        "Cela pourrait être un bon point de vue pour quelqu'un qui y croit.",
+    ):
+        assert clean_prose(f"{first} {aside}", max_paragraphs=1) == first
+    # The frame at a sentence's start still goes alone, keeping what it frames.
+    framed = f"{first} Le lecteur doit comprendre que la réforme reste floue."
+    assert clean_prose(framed, max_paragraphs=1) == f"{first} La réforme reste floue."
+
+
 GLUED_ARTICLE = (
     "Elle a perdu ses parents pendant la Seconde Guerre mondiale. Il faut remettre un peu d’ordre dans les "
     "trottinettes. Le résorcinol est interdit."
