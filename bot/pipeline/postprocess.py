@@ -350,6 +350,20 @@ INNER_LOOP_WORDS = 4
 INNER_LOOP_SHARE = 0.7
 
 
+#: A sentence in which one run of three words comes back this often is a list the model could not
+#: stop: fr05's optimistic view (2026-12-06) listed « … du lobe gauche du bras, du lobe droit du
+#: bras, du lobe gauche de la tête, … du lobe droit du pied » (« du lobe gauche » 6 times), each
+#: item made up. Prose says a phrase three times at most in one sentence; the span check below misses
+#: such a list, whose repeated runs are short.
+LIST_LOOP_REPEATS = 5
+
+
+def _loops_as_a_list(sentence: str) -> bool:
+    tokens = words(sentence)
+    runs = Counter(tuple(tokens[i : i + 3]) for i in range(len(tokens) - 2))
+    return bool(runs) and max(runs.values()) >= LIST_LOOP_REPEATS
+
+
 def _loops_within(sentence: str) -> bool:
     """True for fr04's neutral view "On sait que les camps sont des lieux fermés, mais on ignore encore
     que les camps sont des lieux fermés.": the second half says nothing the first did not."""
@@ -385,7 +399,7 @@ def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
         fresh: list[str] = []
         for sentence in split_sentences(para):
             opening = tuple(words(sentence)[:3])
-            if _loops_within(sentence):
+            if _loops_within(sentence) or _loops_as_a_list(sentence):
                 continue
             if any(rouge_l(sentence, earlier) >= REPEAT_SIMILARITY for earlier in kept):
                 continue

@@ -495,6 +495,20 @@ def test_a_sentence_speaking_to_the_reader_or_echoing_the_instruction_goes() -> 
     assert clean_prose(framed, max_paragraphs=1) == f"{first} La réforme reste floue."
 
 
+def test_a_sentence_listing_in_a_loop_goes() -> None:
+    """fr05's optimistic view (2026-12-06): a list of made-up items the model could not stop."""
+    first = "Si le glyphosate est réduit, la santé des agriculteurs pourrait s'améliorer."
+    limbs = ("bras", "coude", "genou", "pied", "dos")
+    items = ", ".join(f"du lobe {side} du {limb}" for limb in limbs for side in ("gauche", "droit"))
+    assert clean_prose(f"{first} Il pourrait réduire les cancers {items}.", max_paragraphs=1) == first
+    # A refrain said a few times informs: it stays.
+    kept = (
+        f"{first} La hausse des prix de l'énergie, la hausse des prix des loyers et la hausse des prix "
+        "de l'alimentation pèsent sur les ménages."
+    )
+    assert clean_prose(kept, max_paragraphs=1) == kept
+
+
 GLUED_ARTICLE = (
     "Elle a perdu ses parents pendant la Seconde Guerre mondiale. Il faut remettre un peu d’ordre dans les "
     "trottinettes. Le résorcinol est interdit."
