@@ -353,21 +353,18 @@ INNER_LOOP_SHARE = 0.7
 #: A sentence in which one run of three words comes back this often is a list the model could not
 #: stop: fr05's optimistic view (2026-12-06) listed « … du lobe gauche du bras, du lobe droit du
 #: bras, du lobe gauche de la tête, … du lobe droit du pied » (« du lobe gauche » 6 times), each
-#: item made up. Prose says a phrase three times at most in one sentence; the span check below misses
+#: item made up. Prose says a phrase three times at most in one sentence; the span check misses
 #: such a list, whose repeated runs are short.
 LIST_LOOP_REPEATS = 5
 
 
-def _loops_as_a_list(sentence: str) -> bool:
-    tokens = words(sentence)
-    runs = Counter(tuple(tokens[i : i + 3]) for i in range(len(tokens) - 2))
-    return bool(runs) and max(runs.values()) >= LIST_LOOP_REPEATS
-
-
 def _loops_within(sentence: str) -> bool:
     """True for fr04's neutral view "On sait que les camps sont des lieux fermés, mais on ignore encore
-    que les camps sont des lieux fermés.": the second half says nothing the first did not."""
+    que les camps sont des lieux fermés.": the second half says nothing the first did not; and for a
+    list in a loop (LIST_LOOP_REPEATS)."""
     tokens = words(sentence)
+    if max(Counter(ngrams(tokens, 3)).values(), default=0) >= LIST_LOOP_REPEATS:
+        return True
     shortest = max(INNER_LOOP_WORDS, math.ceil(INNER_LOOP_SHARE * len(tokens) / 2))
     named = {w for fact in facts(sentence) for w in words(fact)}
     for n in range(len(tokens) // 2, shortest - 1, -1):
@@ -399,7 +396,7 @@ def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
         fresh: list[str] = []
         for sentence in split_sentences(para):
             opening = tuple(words(sentence)[:3])
-            if _loops_within(sentence) or _loops_as_a_list(sentence):
+            if _loops_within(sentence):
                 continue
             if any(rouge_l(sentence, earlier) >= REPEAT_SIMILARITY for earlier in kept):
                 continue
