@@ -46,12 +46,14 @@ from bot.core.types import Article, FetchedDocument, Length, Part  # noqa: E402
 from bot.model.backend import Message  # noqa: E402
 from bot.model.runner import ModelRunner  # noqa: E402
 from bot.pipeline.anticopy import build_anticopy  # noqa: E402
+from bot.pipeline.bans import name_token_ids  # noqa: E402
 from bot.pipeline.condense import condense  # noqa: E402
 from bot.pipeline.postprocess import PART_FILES, reference_line  # noqa: E402
 from bot.pipeline.prompts import PromptSet  # noqa: E402
 from bot.pipeline.summarize import (  # noqa: E402
     GENERATION_ORDER,
     LENGTHS,
+    NAMELESS,
     UNWRITTEN,
     Summarizer,
     _PartJob,
@@ -61,7 +63,7 @@ from bot.pipeline.summarize import (  # noqa: E402
     stays_in_conversation,
     usable,
 )
-from bot.pipeline.textmetrics import copy_rate, unknown_words, words  # noqa: E402
+from bot.pipeline.textmetrics import copy_rate, people, unknown_words, words  # noqa: E402
 
 
 def _orangesum_indices(args: argparse.Namespace) -> list[int]:
@@ -114,6 +116,10 @@ async def _one_item(
     hook = await runner.call(
         lambda b: build_anticopy(b, [condensed.text], span=summ.anticopy_span, strength=summ.anticopy_strength)
     )
+    names = people(article.text)
+    barred: frozenset[int] = frozenset()
+    if hook is not None:
+        barred = await runner.call(lambda b: name_token_ids(names, b.tokenize, b.token_text))
     session = f"ab-{uuid.uuid4().hex}"
     messages = [Message("system", shipped.render("system"))]
     written: dict[Part, str] = {Part.REFERENCE: reference_line(article)}
@@ -145,6 +151,7 @@ async def _one_item(
                         full_check,
                         (*asked, plain(prompts, p)),
                         (openings or {}).get(name),
+                        barred if p in NAMELESS else frozenset(),
                     )
                     if hook is not None:
                         hook.strength = (strengths or {}).get(name, summ.anticopy_strength)
@@ -163,7 +170,18 @@ async def _one_item(
                 break
             ask = instruction(shipped, p, index == 0)
             asked.append(plain(shipped, p))
-            job = _PartJob(p, shapes[p], ask, session, article.text, usable(written), hook, full_check, tuple(asked))
+            job = _PartJob(
+                p,
+                shapes[p],
+                ask,
+                session,
+                article.text,
+                usable(written),
+                hook,
+                full_check,
+                tuple(asked),
+                barred=barred if p in NAMELESS else frozenset(),
+            )
             # As the summarizer does: a fallback for an unwritten part, and the same turns kept.
             text = await summ._write_part(job, messages, _Stats({})) or summ._fallback(p, condensed.text)
             written[p] = text

@@ -23,6 +23,7 @@ from bot.core.types import Article, Digest, Length, Part
 from bot.model.backend import GenerationParams, GenerationRequest, GenerationResult, Message
 from bot.model.runner import ModelRunner
 from bot.pipeline.anticopy import DEFAULT_SPAN, DEFAULT_STRENGTH, AntiCopyHook, build_anticopy
+from bot.pipeline.bans import BarredTokens, name_token_ids
 from bot.pipeline.checks import BASIC_PROBLEMS, FACTUAL_PARTS, Verdict, check_part
 from bot.pipeline.condense import Condensed, condense, split_sentences
 from bot.pipeline.postprocess import (
@@ -60,12 +61,14 @@ OFF_CONVERSATION = frozenset({Part.ACCROCHE, Part.OPTIMISTE})
 #: Parts that are no source for the anti-copy hook: the hook names the news in a few words that the
 #: later parts may need too.
 NOT_SOURCES = frozenset({Part.ACCROCHE})
+#: Parts written with the article's people barred (bot/pipeline/bans.py): the analogy and its question.
+NAMELESS = frozenset({Part.EXEMPLE})
 
 #: The pipeline modules whose code decides a digest's text, besides the model and the prompt files
 #: (which PromptSet.version hashes): a change to any of them makes the digests written before stale,
 #: so their source is part of the digest cache key (`Summarizer.revision`).
 TEXT_MODULES = (
-    "anticopy", "checks", "condense", "decode", "extract", "hashtags", "postprocess", "prompts", "summarize",
+    "anticopy", "bans", "checks", "condense", "decode", "extract", "hashtags", "postprocess", "prompts", "summarize",
     "textmetrics",
 )  # fmt: skip
 
@@ -229,6 +232,10 @@ class Summarizer:
         hook: AntiCopyHook | None = await self._runner.call(
             lambda backend: build_anticopy(backend, [condensed.text], span=span, strength=strength)
         )
+        barred: frozenset[int] = frozenset()
+        if hook is not None:  # a backend that tokenizes here: the hook's condition too
+            names = people(article.text)
+            barred = await self._runner.call(lambda b: name_token_ids(names, b.tokenize, b.token_text))
         session = f"digest-{uuid.uuid4().hex}"
         messages: list[Message] = [Message("system", self._prompts.render("system"))]
         parts: dict[Part, str] = {Part.REFERENCE: reference_line(article)}
@@ -251,6 +258,7 @@ class Summarizer:
             "unsupported_dropped": 0.0,  # sentences of the factual parts naming a fact not in the article
             "question_turns": 0.0,  # turns asking for the analogy's closing question (QUESTION_LEAD)
             "people_dropped": 0.0,  # sentences of the analogy naming the article's people
+            "names_avoided": 0.0,  # steps at which a barred name's token was the analogy's best-scored one
             "foreign_dropped": 0.0,  # sentences holding stray English or German words
             "truncated_dropped": 0.0,  # sentences ending on a word cut short ("… pas oblig.")
             "echoes_dropped": 0.0,  # sentences mostly restating an instruction (« … des uns et des autres »)
@@ -272,7 +280,16 @@ class Summarizer:
                 written = usable(parts)
                 text = await self._write_part(
                     _PartJob(
-                        part, shapes[part], instruction, session, article.text, written, hook, full_check, tuple(asked)
+                        part,
+                        shapes[part],
+                        instruction,
+                        session,
+                        article.text,
+                        written,
+                        hook,
+                        full_check,
+                        tuple(asked),
+                        barred=barred if part in NAMELESS else frozenset(),
                     ),
                     messages,
                     stats,
@@ -363,6 +380,7 @@ class Summarizer:
                 boost = bool({"copie", "redite"} & set(verdict.problems))
             if job.hook is not None and boost:
                 job.hook.strength *= 2
+            logits_hook = _request_hook(job)
             try:
                 result = await self._runner.generate(
                     GenerationRequest(
@@ -370,13 +388,13 @@ class Summarizer:
                         params=params,
                         assistant_prefix=prefix,
                         session=job.session,
-                        logits_hook=job.hook,
+                        logits_hook=logits_hook,
                     )
                 )
             finally:
                 if job.hook is not None and boost:
                     job.hook.strength /= 2
-            _count(stats, result)
+            _count(stats, result, logits_hook)
             if attempt:
                 stats["retry_seconds"] += result.prefill_seconds + result.decode_seconds
             if part is Part.ACCROCHE:
@@ -445,21 +463,23 @@ class Summarizer:
     async def _end_on_question(self, job: _PartJob, messages: list[Message], text: str, stats: dict[str, float]) -> str:
         """`text` and its closing question: the model continues its own answer after QUESTION_LEAD.
 
-        Costs one short turn whose prompt is the one just answered (in the session's cache). The
-        first sentence ending in "?" is kept; without one, or when it names the article's people (as
-        the analogy may not), `text` is returned as it was.
+        Costs one short turn whose prompt is the one just answered (in the session's cache), written
+        with the article's people barred as the analogy was. The first sentence ending in "?" is kept;
+        without one, or when it still names the article's people (by tokens the bar does not cover),
+        `text` is returned as it was.
         """
         lead = f"{text.rstrip()} {QUESTION_LEAD}"
+        logits_hook = _request_hook(job)
         result = await self._runner.generate(
             GenerationRequest(
                 messages=(*messages, Message("user", job.instruction)),
                 params=GenerationParams(max_new_tokens=QUESTION_MAX_TOKENS, stop=("\n",)),
                 assistant_prefix=lead,
                 session=job.session,
-                logits_hook=job.hook,
+                logits_hook=logits_hook,
             )
         )
-        _count(stats, result)
+        _count(stats, result, logits_hook)
         stats["question_turns"] += 1
         question, elided = mend_elisions(closing_question(result.text))
         stats["elisions_mended"] += elided
@@ -516,10 +536,18 @@ class _PartJob:
     full_check: bool = True  # False: only the empty and not-French checks
     instructions: tuple[str, ...] = ()  # the conversation's instructions, this one's included, no article
     opening: str | None = None  # words the answer must open with; None: FORCED_OPENINGS (bench/part_ab.py varies it)
+    barred: frozenset[int] = frozenset()  # tokens the answer may not write (NAMELESS parts: the article's people)
 
 
-def _count(stats: dict[str, float], result: GenerationResult) -> None:
-    """Add a generation's token counts and timings to a digest's stats."""
+def _request_hook(job: _PartJob) -> AntiCopyHook | BarredTokens | None:
+    """The logits hook of a job's generation: its anti-copy hook, with its barred tokens if it has any."""
+    return BarredTokens(job.barred, job.hook) if job.barred else job.hook
+
+
+def _count(stats: dict[str, float], result: GenerationResult, hook: object = None) -> None:
+    """Add a generation's token counts and timings (and the names its hook kept out) to a digest's stats."""
+    if isinstance(hook, BarredTokens):
+        stats["names_avoided"] += hook.avoided
     for key, value in (
         ("prompt_tokens", result.prompt_tokens),
         ("prefilled_tokens", result.new_prompt_tokens),

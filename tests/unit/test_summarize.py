@@ -10,6 +10,8 @@ import pytest
 from bot.core.types import Article, Length, Part
 from bot.model.backend import GenerationRequest
 from bot.model.runner import ModelRunner
+from bot.pipeline.anticopy import AntiCopyHook
+from bot.pipeline.bans import BarredTokens
 from bot.pipeline.checks import check_part
 from bot.pipeline.prompts import PromptSet
 from bot.pipeline.summarize import (
@@ -617,3 +619,42 @@ def test_the_code_revision_changes_with_any_text_module_s_source(tmp_path) -> No
 )
 def test_the_forced_opening_joins_what_the_model_wrote(prefix: str, text: str, joined: str) -> None:
     assert join_prefix(prefix, text) == joined
+
+
+async def test_the_analogy_and_its_question_are_written_with_the_article_s_people_barred() -> None:
+    article = Article(
+        url="https://ex.fr/c",
+        final_url="https://ex.fr/c",
+        title="La mesure du ministre",
+        text=" ".join(f"Le ministre Jean Dupont défend la mesure numéro {i} devant les élus." for i in range(80)),
+        site="Ex",
+    )
+    hooks: dict[str, object] = {}
+
+    def script(r: GenerationRequest) -> str:
+        key = "question" if r.assistant_prefix.endswith(QUESTION_LEAD) else _which(r)
+        hooks[key] = r.logits_hook
+        if key in ("exemple", "question"):
+            # The model's best token at this step is « Dupont »: the hook makes it impossible.
+            scores = np.zeros(1000, dtype=np.float32)
+            scores[backend.tokenize(" Dupont")[0]] = 9.0
+            r.logits_hook(backend.tokenize("Imaginez que le"), scores)  # type: ignore[misc]
+            assert scores[backend.tokenize(" Dupont")[0]] == -np.inf and scores.max() == 0.0
+        if key == "question":
+            return " faut-il céder aux commerçants ?"
+        return _prose("exemple") if key == "exemple" else _distinct(r)
+
+    backend = _TokenizingBackend(script)
+    runner = ModelRunner(lambda: backend, max_batch_size=1)
+    try:
+        digest = await Summarizer(runner, PromptSet.load(), article_tokens=300).summarize(article)
+    finally:
+        await runner.close()
+    names = {backend.tokenize(t)[0] for w in ("Jean", "Dupont") for t in (f" {w}", w)}
+    for key in ("exemple", "question"):
+        assert isinstance(hooks[key], BarredTokens) and set(hooks[key].barred) == names, key  # type: ignore[attr-defined]
+        assert isinstance(hooks[key].inner, AntiCopyHook)  # type: ignore[attr-defined]
+    # The other parts may name him: only the anti-copy hook.
+    assert all(type(hooks[k]) is AntiCopyHook for k in ("récapitulatif", "neutre", "optimiste", "pessimiste"))
+    assert digest.stats["names_avoided"] == 2
+    assert digest.parts[Part.EXEMPLE].endswith("Une question se pose alors : faut-il céder aux commerçants ?")
