@@ -35,7 +35,7 @@ def test_the_checks_line_sums_each_digests_counts() -> None:
             "unsupported_dropped": 3,
             "seconds": 50,
         },
-        {"regenerated_parts": 1, "problem_court": 2, "foreign_dropped": 2, "people_dropped": 1, "seconds": 70},
+        {"regenerated_parts": 1, "problem_court": 2, "foreign_dropped": 2, "people_dropped": 1, "names_avoided": 2, "seconds": 70},
         {"truncated_dropped": 1, "echoes_dropped": 2, "seconds": 40},
         {
             "regenerated_parts": 2,
@@ -51,7 +51,8 @@ def test_the_checks_line_sums_each_digests_counts() -> None:
     assert "5 of 24 (neutre 3, recap 1; problems seen, every attempt counted: court 2, etranger 1)" in line
     assert "a later attempt kept for 1, retries' time 7.5 s" in line
     assert "last attempts at an empty view (opened for it): 1; fallback parts: 0" in line
-    assert "naming people in the analogy 1, stray foreign words 3, ending on a word cut short 1" in line
+    assert "naming people in the analogy 1 (names kept out while it was written: 2), stray foreign words 3" in line
+    assert "ending on a word cut short 1" in line
     assert "restating an instruction 2;" in line
     assert "median digest time 70 s" in line
 
