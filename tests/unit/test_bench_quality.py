@@ -35,7 +35,14 @@ def test_the_checks_line_sums_each_digests_counts() -> None:
             "unsupported_dropped": 3,
             "seconds": 50,
         },
-        {"regenerated_parts": 1, "problem_court": 2, "foreign_dropped": 2, "people_dropped": 1, "names_avoided": 2, "seconds": 70},
+        {
+            "regenerated_parts": 1,
+            "problem_court": 2,
+            "foreign_dropped": 2,
+            "people_dropped": 1,
+            "names_avoided": 2,
+            "seconds": 70,
+        },
         {"truncated_dropped": 1, "echoes_dropped": 2, "seconds": 40},
         {
             "regenerated_parts": 2,
