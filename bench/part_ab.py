@@ -46,24 +46,23 @@ from bot.core.types import Article, FetchedDocument, Length, Part  # noqa: E402
 from bot.model.backend import Message  # noqa: E402
 from bot.model.runner import ModelRunner  # noqa: E402
 from bot.pipeline.anticopy import build_anticopy  # noqa: E402
-from bot.pipeline.bans import name_token_ids  # noqa: E402
 from bot.pipeline.condense import condense  # noqa: E402
 from bot.pipeline.postprocess import PART_FILES, reference_line  # noqa: E402
 from bot.pipeline.prompts import PromptSet  # noqa: E402
 from bot.pipeline.summarize import (  # noqa: E402
     GENERATION_ORDER,
     LENGTHS,
-    NAMELESS,
     UNWRITTEN,
     Summarizer,
     _PartJob,
     add_source,
+    barred_for,
     ends_on_question,
     is_source,
     stays_in_conversation,
     usable,
 )
-from bot.pipeline.textmetrics import copy_rate, people, unknown_words, words  # noqa: E402
+from bot.pipeline.textmetrics import copy_rate, unknown_words, words  # noqa: E402
 
 
 def _orangesum_indices(args: argparse.Namespace) -> list[int]:
@@ -116,10 +115,7 @@ async def _one_item(
     hook = await runner.call(
         lambda b: build_anticopy(b, [condensed.text], span=summ.anticopy_span, strength=summ.anticopy_strength)
     )
-    names = people(article.text)
-    barred: frozenset[int] = frozenset()
-    if hook is not None:
-        barred = await runner.call(lambda b: name_token_ids(names, b.tokenize, b.token_text))
+    barred = await summ._name_tokens(article, hook)
     session = f"ab-{uuid.uuid4().hex}"
     messages = [Message("system", shipped.render("system"))]
     written: dict[Part, str] = {Part.REFERENCE: reference_line(article)}
@@ -151,7 +147,7 @@ async def _one_item(
                         full_check,
                         (*asked, plain(prompts, p)),
                         (openings or {}).get(name),
-                        barred if p in NAMELESS else frozenset(),
+                        barred_for(p, barred),
                     )
                     if hook is not None:
                         hook.strength = (strengths or {}).get(name, summ.anticopy_strength)
@@ -180,7 +176,7 @@ async def _one_item(
                 hook,
                 full_check,
                 tuple(asked),
-                barred=barred if p in NAMELESS else frozenset(),
+                barred=barred_for(p, barred),
             )
             # As the summarizer does: a fallback for an unwritten part, and the same turns kept.
             text = await summ._write_part(job, messages, _Stats({})) or summ._fallback(p, condensed.text)

@@ -232,10 +232,7 @@ class Summarizer:
         hook: AntiCopyHook | None = await self._runner.call(
             lambda backend: build_anticopy(backend, [condensed.text], span=span, strength=strength)
         )
-        barred: frozenset[int] = frozenset()
-        if hook is not None:  # a backend that tokenizes here: the hook's condition too
-            names = people(article.text)
-            barred = await self._runner.call(lambda b: name_token_ids(names, b.tokenize, b.token_text))
+        barred = await self._name_tokens(article, hook)
         session = f"digest-{uuid.uuid4().hex}"
         messages: list[Message] = [Message("system", self._prompts.render("system"))]
         parts: dict[Part, str] = {Part.REFERENCE: reference_line(article)}
@@ -289,7 +286,7 @@ class Summarizer:
                         hook,
                         full_check,
                         tuple(asked),
-                        barred=barred if part in NAMELESS else frozenset(),
+                        barred=barred_for(part, barred),
                     ),
                     messages,
                     stats,
@@ -341,6 +338,14 @@ class Summarizer:
             article=condensed.text,
             instruction=instruction,
         )
+
+    async def _name_tokens(self, article: Article, hook: AntiCopyHook | None) -> frozenset[int]:
+        """The tokens opening the names of `article`'s people (bot/pipeline/bans.py); none without a hook
+        (a backend that does not tokenize here: the anti-copy hook's own condition)."""
+        if hook is None:
+            return frozenset()
+        names = people(article.text)
+        return await self._runner.call(lambda b: name_token_ids(names, b.tokenize, b.token_text))
 
     async def _write_part(self, job: _PartJob, messages: list[Message], stats: dict[str, float]) -> str:
         """Generate one part; if its check fails, regenerate it once with advice and keep the better attempt.
@@ -537,6 +542,11 @@ class _PartJob:
     instructions: tuple[str, ...] = ()  # the conversation's instructions, this one's included, no article
     opening: str | None = None  # words the answer must open with; None: FORCED_OPENINGS (bench/part_ab.py varies it)
     barred: frozenset[int] = frozenset()  # tokens the answer may not write (NAMELESS parts: the article's people)
+
+
+def barred_for(part: Part, barred: frozenset[int]) -> frozenset[int]:
+    """The tokens `part` is written without: `barred` for the NAMELESS parts, none for the others."""
+    return barred if part in NAMELESS else frozenset()
 
 
 def _request_hook(job: _PartJob) -> AntiCopyHook | BarredTokens | None:
