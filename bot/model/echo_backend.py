@@ -15,13 +15,16 @@ ARTICLE_START = "--- DÉBUT DE L'ARTICLE ---"
 ARTICLE_END = "--- FIN DE L'ARTICLE ---"
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+_MAX_ARTICLES = 64
 
 
 class EchoBackend:
     """Deterministic stand-in for a model: one whitespace word is one token.
 
     The answer to a request is made of sentences of the first user message's article, starting
-    at a sentence that moves with the number of assistant turns so successive parts differ.
+    at a sentence that moves with each new instruction asked about that article (its rank among
+    them), so the parts differ whichever turns the conversation keeps, and a retry of the same
+    instruction gets the same answer.
     With `echo_instruction`, the first sentence of the last instruction comes first, so tests can
     see which prompt produced which text. `delay` sleeps that many seconds per request (to test
     the runner). Every request seen is appended to `calls`, every batch size to `batches`.
@@ -40,6 +43,9 @@ class EchoBackend:
         # Per session, the words "in the cache" after the last turn, to report new_prompt_tokens
         # the way a KV-reusing backend would.
         self._sessions: OrderedDict[str, list[str]] = OrderedDict()
+        # Per article (first user message), the rank of each instruction in the order first seen;
+        # the articles least recently asked about are forgotten past _MAX_ARTICLES.
+        self._ranks: OrderedDict[str, dict[str, int]] = OrderedDict()
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         """Answer each request with article sentences, honouring max_new_tokens and stop strings."""
@@ -95,13 +101,17 @@ class EchoBackend:
             return ""
         article, first_instruction = _split_article(users[0])
         sentences = _sentences(article)
-        turns = sum(1 for m in messages if m.role == "assistant")
+        ranks = self._ranks.pop(users[0], {})
+        self._ranks[users[0]] = ranks
+        if len(self._ranks) > _MAX_ARTICLES:
+            self._ranks.popitem(last=False)
+        rank = ranks.setdefault(users[-1], len(ranks))
         parts: list[str] = []
         if self.echo_instruction:
             instruction = users[-1] if len(users) > 1 else first_instruction
             parts.extend(_sentences(instruction)[:1])
         if sentences:
-            start = (turns * 2) % len(sentences)
+            start = (rank * 2) % len(sentences)
             parts.extend(sentences[start:] + sentences[:start])
         return " ".join(parts)
 

@@ -55,6 +55,27 @@ def test_later_turns_start_elsewhere_in_the_article() -> None:
     assert neutral.text.startswith("Les tarifs augmentent de deux euros.")
 
 
+def test_each_new_instruction_starts_elsewhere_whatever_turns_the_conversation_keeps() -> None:
+    backend = EchoBackend()
+    recap = Message("assistant", backend.generate([_request(SYSTEM, FIRST)])[0].text)
+    # Two parts asked after the same turns (the first left out of what the second continues).
+    neutral = backend.generate([_request(SYSTEM, FIRST, recap, SECOND)])[0].text
+    third = Message("user", "Écris maintenant le point de vue optimiste.")
+    optimistic = backend.generate([_request(SYSTEM, FIRST, recap, third)])[0].text
+    assert neutral.startswith("Les tarifs augmentent") and optimistic.startswith("Le maire promet")
+    # The same instruction asked again (a retry) gets the same answer; another article starts over.
+    assert backend.generate([_request(SYSTEM, FIRST, recap, SECOND)])[0].text == neutral
+    other = Message("user", f"{ARTICLE_START}\nUn. Deux. Trois. Quatre.\n{ARTICLE_END}\nRésume.")
+    assert backend.generate([_request(SYSTEM, other)])[0].text.startswith("Un.")
+
+
+def test_the_articles_whose_instructions_are_ranked_are_bounded() -> None:
+    backend = EchoBackend()
+    for i in range(100):
+        backend.generate([_request(SYSTEM, Message("user", f"Article {i}."))])
+    assert len(backend._ranks) == 64 and "Article 99." in backend._ranks
+
+
 def test_echo_instruction_names_the_prompt() -> None:
     backend = EchoBackend(echo_instruction=True)
 
