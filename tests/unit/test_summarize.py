@@ -109,16 +109,17 @@ async def test_one_conversation_one_session_article_sent_once() -> None:
     assert digest.stats["regenerated_parts"] == 0
     assert len({r.session for r in requests}) == 1
     assert backend.ended == [requests[0].session]
-    # Every turn extends the previous conversation, but for the hook's (the second) and the
-    # optimistic view's: written, then left out of what the later parts continue (the hook is no
-    # model for prose; shown the optimistic view, the pessimistic one negated it sentence by sentence).
+    # Every turn extends the previous conversation, but for the hook's (the second), the neutral and
+    # the optimistic views': written, then left out of what the later parts continue (the hook is no
+    # model for prose; shown the optimistic view, the pessimistic one negated it sentence by sentence;
+    # shown the neutral view, it re-told it).
     # The article is in the first user turn only.
     first_user = requests[0].messages[1].content
     assert "DÉBUT DE L'ARTICLE" in first_user
     order = ["récapitulatif", "accroche", "neutre", "optimiste", "pessimiste", "exemple"]
     assert [_which(r) for r in requests] == order
     for prev, nxt in itertools.pairwise(requests):
-        if _which(prev) in ("accroche", "optimiste"):
+        if _which(prev) in ("accroche", "neutre", "optimiste"):
             assert nxt.messages[:-1] == prev.messages[:-1]
         else:
             assert nxt.messages[: len(prev.messages)] == prev.messages
@@ -127,6 +128,7 @@ async def test_one_conversation_one_session_article_sent_once() -> None:
     later = requests[2:]
     assert not any("accroche" in m.content for r in later for m in r.messages)
     assert not any("optimiste" in m.content for r in requests[4:] for m in r.messages)
+    assert not any("neutre" in m.content for r in requests[3:] for m in r.messages)
     # The long article was condensed, and the prompt says so.
     assert digest.stats["condensed"] == 1.0
     assert "[…]" in first_user and "Article long" in first_user
@@ -135,8 +137,9 @@ async def test_one_conversation_one_session_article_sent_once() -> None:
 def test_which_turns_later_parts_continue_and_which_parts_they_must_not_copy() -> None:
     assert stays_in_conversation(Part.RECAP, "Le texte.", 0)
     assert stays_in_conversation(Part.RECAP, UNWRITTEN, 0)  # the first turn holds the article
-    assert stays_in_conversation(Part.NEUTRE, "Le texte.", 2)
-    assert not stays_in_conversation(Part.NEUTRE, UNWRITTEN, 2)
+    assert stays_in_conversation(Part.PESSIMISTE, "Le texte.", 4)
+    assert not stays_in_conversation(Part.PESSIMISTE, UNWRITTEN, 4)
+    assert not stays_in_conversation(Part.NEUTRE, "Le texte.", 2)
     assert not stays_in_conversation(Part.ACCROCHE, "La nouvelle. #Tag", 1)
     assert not stays_in_conversation(Part.OPTIMISTE, "Le texte.", 3)
     # Out of the conversation, the optimistic view still binds the later parts through the anti-copy hook.
