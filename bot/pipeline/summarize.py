@@ -23,7 +23,7 @@ from bot.core.types import Article, Digest, Length, Part
 from bot.model.backend import GenerationParams, GenerationRequest, GenerationResult, Message
 from bot.model.runner import ModelRunner
 from bot.pipeline.anticopy import DEFAULT_SPAN, DEFAULT_STRENGTH, AntiCopyHook, build_anticopy
-from bot.pipeline.bans import BarredTokens, name_token_ids
+from bot.pipeline.bans import NO_BAR, BarredTokens, NameBar, name_bar
 from bot.pipeline.checks import BASIC_PROBLEMS, FACTUAL_PARTS, Verdict, check_part
 from bot.pipeline.condense import Condensed, condense, split_sentences
 from bot.pipeline.postprocess import (
@@ -341,13 +341,13 @@ class Summarizer:
             instruction=instruction,
         )
 
-    async def _name_tokens(self, article: Article, hook: AntiCopyHook | None) -> frozenset[int]:
-        """The tokens opening the names of `article`'s people (bot/pipeline/bans.py); none without a hook
+    async def _name_tokens(self, article: Article, hook: AntiCopyHook | None) -> NameBar:
+        """The tokens of the names of `article`'s people (bot/pipeline/bans.py); none without a hook
         (a backend that does not tokenize here: the anti-copy hook's own condition)."""
         if hook is None:
-            return frozenset()
+            return NO_BAR
         names = people(article.text)
-        return await self._runner.call(lambda b: name_token_ids(names, b.tokenize, b.token_text))
+        return await self._runner.call(lambda b: name_bar(names, b.tokenize, b.token_text))
 
     async def _write_part(self, job: _PartJob, messages: list[Message], stats: dict[str, float]) -> str:
         """Generate one part; if its check fails, regenerate it once with advice and keep the better attempt.
@@ -543,12 +543,12 @@ class _PartJob:
     full_check: bool = True  # False: only the empty and not-French checks
     instructions: tuple[str, ...] = ()  # the conversation's instructions, this one's included, no article
     opening: str | None = None  # words the answer must open with; None: FORCED_OPENINGS (bench/part_ab.py varies it)
-    barred: frozenset[int] = frozenset()  # tokens the answer may not write (NAMELESS parts: the article's people)
+    barred: NameBar = NO_BAR  # tokens the answer may not write (NAMELESS parts: the article's people)
 
 
-def barred_for(part: Part, barred: frozenset[int]) -> frozenset[int]:
+def barred_for(part: Part, barred: NameBar) -> NameBar:
     """The tokens `part` is written without: `barred` for the NAMELESS parts, none for the others."""
-    return barred if part in NAMELESS else frozenset()
+    return barred if part in NAMELESS else NO_BAR
 
 
 def _request_hook(job: _PartJob) -> AntiCopyHook | BarredTokens | None:

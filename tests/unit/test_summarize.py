@@ -655,7 +655,7 @@ async def test_the_analogy_and_its_question_are_written_with_the_article_s_peopl
         await runner.close()
     names = {backend.tokenize(t)[0] for w in ("Jean", "Dupont") for t in (f" {w}", w)}
     for key in ("exemple", "question"):
-        assert isinstance(hooks[key], BarredTokens) and set(hooks[key].barred) == names, key  # type: ignore[attr-defined]
+        assert isinstance(hooks[key], BarredTokens) and set(hooks[key].bar.tokens) == names, key  # type: ignore[attr-defined]
         assert isinstance(hooks[key].inner, AntiCopyHook)  # type: ignore[attr-defined]
     # The other parts may name him: only the anti-copy hook.
     assert all(type(hooks[k]) is AntiCopyHook for k in ("récapitulatif", "neutre", "optimiste", "pessimiste"))
