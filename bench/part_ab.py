@@ -127,6 +127,13 @@ async def _one_item(
         text = plain(prompts, p)
         return summ._first_turn(article, condensed, text, prompts) if first else text
 
+    def job_for(p: Part, ask: str, instructions: tuple[str, ...], opening: str | None = None) -> _PartJob:
+        """The part's job as the summarizer builds it, on the parts written so far."""
+        return _PartJob(
+            p, shapes[p], ask, session, article.text, usable(written), hook, full_check, instructions, opening,
+            barred_for(p, barred),
+        )  # fmt: skip
+
     asked: list[str] = []  # the instructions so far, without the article (the summarizer's echo check)
     results: dict[str, dict[str, object]] = {}
     try:
@@ -136,19 +143,7 @@ async def _one_item(
                     ask = instruction(prompts, p, index == 0)
                     stats = _Stats()
                     t0 = time.monotonic()
-                    job = _PartJob(
-                        p,
-                        shapes[p],
-                        ask,
-                        session,
-                        article.text,
-                        usable(written),
-                        hook,
-                        full_check,
-                        (*asked, plain(prompts, p)),
-                        (openings or {}).get(name),
-                        barred_for(p, barred),
-                    )
+                    job = job_for(p, ask, (*asked, plain(prompts, p)), (openings or {}).get(name))
                     if hook is not None:
                         hook.strength = (strengths or {}).get(name, summ.anticopy_strength)
                     try:
@@ -166,18 +161,7 @@ async def _one_item(
                 break
             ask = instruction(shipped, p, index == 0)
             asked.append(plain(shipped, p))
-            job = _PartJob(
-                p,
-                shapes[p],
-                ask,
-                session,
-                article.text,
-                usable(written),
-                hook,
-                full_check,
-                tuple(asked),
-                barred=barred_for(p, barred),
-            )
+            job = job_for(p, ask, tuple(asked))
             # As the summarizer does: a fallback for an unwritten part, and the same turns kept.
             text = await summ._write_part(job, messages, _Stats({})) or summ._fallback(p, condensed.text)
             written[p] = text
