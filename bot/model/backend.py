@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
+from bot.errors import ModelError
+
 Role = Literal["system", "user", "assistant"]
 
 
@@ -46,6 +48,12 @@ def batchable(a: GenerationParams, b: GenerationParams) -> bool:
     digests at different parts were never batched; a backend honours each request's own limit.
     """
     return replace(a, max_new_tokens=0) == replace(b, max_new_tokens=0)
+
+
+def require_batchable(requests: Sequence[GenerationRequest]) -> None:
+    """Raise ModelError unless `requests`, generated in one call, are all `batchable` with the first."""
+    if requests and not all(batchable(r.params, requests[0].params) for r in requests):
+        raise ModelError("requests generated together must share their sampling parameters")
 
 
 @dataclass(frozen=True, slots=True)

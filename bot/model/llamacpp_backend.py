@@ -46,7 +46,7 @@ from bot.model.backend import (
     LogitsHook,
     Message,
     ModelInfo,
-    batchable,
+    require_batchable,
 )
 from bot.model.store import ModelSource, ModelStore
 
@@ -204,9 +204,7 @@ class LlamaCppBackend:
             return []
         if self.llm is None:
             raise ModelError("the model is closed")
-        params = requests[0].params
-        if not all(batchable(r.params, params) for r in requests):
-            raise ModelError("requests generated together must share their sampling parameters")
+        require_batchable(requests)
         return [self._generate_one(request) for request in requests]
 
     def count_tokens(self, text: str) -> int:

@@ -60,7 +60,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.errors import ModelError
-from bot.model.backend import GenerationRequest, GenerationResult, ModelInfo, batchable
+from bot.model.backend import GenerationRequest, GenerationResult, ModelInfo, require_batchable
 
 if TYPE_CHECKING:
     from bot.config import ModelConfig
@@ -253,9 +253,7 @@ class RemoteBackend:
         if not requests:
             return []
         self._client_or_fail()
-        params = requests[0].params
-        if not all(batchable(r.params, params) for r in requests):
-            raise ModelError("requests generated together must share their sampling parameters")
+        require_batchable(requests)
         if any(r.logits_hook is not None for r in requests) and not self._hook_logged:
             self._hook_logged = True
             log.info("anti-copy decoding is unavailable on a remote engine: logits hooks are ignored")

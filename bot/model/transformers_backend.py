@@ -55,7 +55,7 @@ from bot.model.backend import (
     GenerationResult,
     LogitsHook,
     ModelInfo,
-    batchable,
+    require_batchable,
 )
 from bot.model.store import ModelSource, ModelStore
 
@@ -272,9 +272,7 @@ class TransformersBackend:
             return []
         if self.model is None:
             raise ModelError("the model is closed")
-        params = requests[0].params
-        if not all(batchable(r.params, params) for r in requests):
-            raise ModelError("requests generated together must share their sampling parameters")
+        require_batchable(requests)
         try:
             return self._generate(requests)
         except Exception as exc:
