@@ -561,14 +561,19 @@ def test_closing_question_is_the_question_the_continuation_opens_with(continuati
     assert closing_question(continuation) == question
 
 
-async def test_the_analogy_does_not_name_the_article_s_people_even_in_its_question() -> None:
-    article = Article(
-        url="https://ex.fr/b",
-        final_url="https://ex.fr/b",
+def _minister_article(url: str) -> Article:
+    """A long article about one named person, Jean Dupont, for the analogy's name tests."""
+    return Article(
+        url=url,
+        final_url=url,
         title="La mesure du ministre",
         text=" ".join(f"Le ministre Jean Dupont défend la mesure numéro {i} devant les élus." for i in range(80)),
         site="Ex",
     )
+
+
+async def test_the_analogy_does_not_name_the_article_s_people_even_in_its_question() -> None:
+    article = _minister_article("https://ex.fr/b")
 
     def script(r: GenerationRequest) -> str:
         if r.assistant_prefix.endswith(QUESTION_LEAD):
@@ -625,13 +630,7 @@ def test_the_forced_opening_joins_what_the_model_wrote(prefix: str, text: str, j
 
 
 async def test_the_analogy_and_its_question_are_written_with_the_article_s_people_barred() -> None:
-    article = Article(
-        url="https://ex.fr/c",
-        final_url="https://ex.fr/c",
-        title="La mesure du ministre",
-        text=" ".join(f"Le ministre Jean Dupont défend la mesure numéro {i} devant les élus." for i in range(80)),
-        site="Ex",
-    )
+    article = _minister_article("https://ex.fr/c")
     hooks: dict[str, object] = {}
 
     def script(r: GenerationRequest) -> str:
