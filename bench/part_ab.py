@@ -115,7 +115,7 @@ async def _one_item(
     hook = await runner.call(
         lambda b: build_anticopy(b, [condensed.text], span=summ.anticopy_span, strength=summ.anticopy_strength)
     )
-    barred = await summ._name_tokens(article, hook)
+    barred = await summ._name_bar(article, hook)
     session = f"ab-{uuid.uuid4().hex}"
     messages = [Message("system", shipped.render("system"))]
     written: dict[Part, str] = {Part.REFERENCE: reference_line(article)}

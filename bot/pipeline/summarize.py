@@ -234,7 +234,7 @@ class Summarizer:
         hook: AntiCopyHook | None = await self._runner.call(
             lambda backend: build_anticopy(backend, [condensed.text], span=span, strength=strength)
         )
-        barred = await self._name_tokens(article, hook)
+        barred = await self._name_bar(article, hook)
         session = f"digest-{uuid.uuid4().hex}"
         messages: list[Message] = [Message("system", self._prompts.render("system"))]
         parts: dict[Part, str] = {Part.REFERENCE: reference_line(article)}
@@ -341,7 +341,7 @@ class Summarizer:
             instruction=instruction,
         )
 
-    async def _name_tokens(self, article: Article, hook: AntiCopyHook | None) -> NameBar:
+    async def _name_bar(self, article: Article, hook: AntiCopyHook | None) -> NameBar:
         """The tokens of the names of `article`'s people (bot/pipeline/bans.py); none without a hook
         (a backend that does not tokenize here: the anti-copy hook's own condition)."""
         if hook is None:
