@@ -137,6 +137,16 @@ def _unknown_line(scores: list[DigestScores]) -> str:
     )
 
 
+def _pairs_line(scores: list[DigestScores]) -> str:
+    """Which pair of parts is the closest in how many digests, with each such pair's mean ROUGE-L over all."""
+    closest = Counter(max(s.pair_rouge_l, key=s.pair_rouge_l.__getitem__) for s in scores if s.pair_rouge_l)
+    shown = ", ".join(
+        f"{pair} {count} ({mean(s.pair_rouge_l[pair] for s in scores):.2f} mean)"
+        for pair, count in closest.most_common()
+    )
+    return f"- closest pair of parts (times; its ROUGE-L over all digests): {shown or 'none'}"
+
+
 def _echo_line(scores: list[DigestScores]) -> str:
     """Instructions restated inside the parts: filler no other metric counts (a part that is mostly an
     instruction is already sent back by the `consigne` check)."""
@@ -302,6 +312,7 @@ async def run(args: argparse.Namespace) -> str:
         f"- max ROUGE-L between two parts: {mean(s.max_pair_rouge_l for s in scores):.2f} mean, "
         f"{max((s.max_pair_rouge_l for s in scores), default=0):.2f} worst (target ≤ 0.35); optimistic vs "
         f"pessimistic {mean(s.opt_vs_pess for s in scores):.2f} (target ≤ 0.25)",
+        _pairs_line(scores),
         f"- unsupported numbers/names in the recap: {sum(s.unsupported for s in scores)}/{facts} "
         f"({sum(s.unsupported for s in scores) / max(1, facts):.1%}, target ≤ 2%)",
         f"- bullet lines: {sum(s.bullets for s in scores)}; hook ≤ 280 chars: "

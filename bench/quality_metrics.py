@@ -57,6 +57,11 @@ VIEW_PARTS = (Part.RECAP, Part.NEUTRE, Part.EXEMPLE, Part.OPTIMISTE, Part.PESSIM
 HEADINGS = [p.heading for p in Part if p.heading]
 
 
+def pair_name(a: Part, b: Part) -> str:
+    """A pair of parts as printed: « recap–neutre »."""
+    return f"{a.name.lower()}–{b.name.lower()}"
+
+
 def structure_ok(markdown: str) -> bool:
     """Every heading of DIGEST_FORMAT.md present exactly once, in order, after a non-empty hook."""
     positions = []
@@ -97,6 +102,7 @@ class DigestScores:
     copy_by_part: dict[str, float]
     max_pair_rouge_l: float
     opt_vs_pess: float
+    pair_rouge_l: dict[str, float]  # ROUGE-L of each pair of VIEW_PARTS, by pair_name
     unsupported: int
     facts: int
     bullets: int
@@ -119,6 +125,7 @@ def score_digest(
     stray = [w for p in written for w in stray_foreign(texts[p])]
     all_text = "\n".join(texts.values())
     pairs = [(a, b) for i, a in enumerate(VIEW_PARTS) for b in VIEW_PARTS[i + 1 :]]
+    pair_scores = {pair_name(a, b): rouge_l(texts[a], texts[b]) for a, b in pairs}
     missing, total = unsupported_facts(texts[Part.RECAP], source)
     return DigestScores(
         structure=structure_ok(markdown),
@@ -127,8 +134,9 @@ def score_digest(
         copy_overall=copy_rate(all_text, source),
         copy_recap=copy_rate(texts[Part.RECAP], source),
         copy_by_part={p.name.lower(): copy_rate(texts[p], source) for p in written},
-        max_pair_rouge_l=max(rouge_l(texts[a], texts[b]) for a, b in pairs),
-        opt_vs_pess=rouge_l(texts[Part.OPTIMISTE], texts[Part.PESSIMISTE]),
+        max_pair_rouge_l=max(pair_scores.values()),
+        opt_vs_pess=pair_scores[pair_name(Part.OPTIMISTE, Part.PESSIMISTE)],
+        pair_rouge_l=pair_scores,
         unsupported=missing,
         facts=total,
         bullets=sum(bullet_lines(t) for t in texts.values()),

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.quality import SAMPLE_PAGES, _checks_line, _unknown_line, corpus_items
+from bench.quality import SAMPLE_PAGES, _checks_line, _pairs_line, _unknown_line, corpus_items
 
 
 def test_sample_pages_exist_and_are_selected_alone() -> None:
@@ -71,3 +71,13 @@ def test_the_unknown_words_line_counts_per_10000_words() -> None:
     ]
     line = _unknown_line(scores)  # type: ignore[arg-type]
     assert "3 in 4000 words (8 per 10,000): deordre 2, enhumée; words cut short at a sentence's end: 1 (oblig)" in line
+
+
+def test_the_pairs_line_names_the_closest_pair_of_each_digest_and_its_mean_over_all() -> None:
+    scores = [
+        SimpleNamespace(pair_rouge_l={"recap–neutre": 0.40, "optimiste–pessimiste": 0.20}),
+        SimpleNamespace(pair_rouge_l={"recap–neutre": 0.10, "optimiste–pessimiste": 0.30}),
+        SimpleNamespace(pair_rouge_l={"recap–neutre": 0.31, "optimiste–pessimiste": 0.30}),
+    ]
+    line = _pairs_line(scores)  # type: ignore[arg-type]
+    assert line.endswith(": recap–neutre 2 (0.27 mean), optimiste–pessimiste 1 (0.27 mean)")

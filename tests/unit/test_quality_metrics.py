@@ -95,6 +95,12 @@ def test_structure_and_score_on_a_rendered_digest(tmp_path: Path) -> None:
     s = score_digest(digest, md, "source sans rapport")
     assert s.structure and s.french_parts == 6 and s.copy_overall == 0.0 and s.bullets == 0
     assert not s.question_end  # the analogy ends on a full stop
+    assert len(s.pair_rouge_l) == 10 and s.max_pair_rouge_l == max(s.pair_rouge_l.values())
+    assert (
+        s.opt_vs_pess
+        == s.pair_rouge_l["optimiste–pessimiste"]
+        == rouge_l(parts[Part.OPTIMISTE], parts[Part.PESSIMISTE])
+    )
     parts[Part.EXEMPLE] = "Imaginez que le voisin ferme. Qui paiera ? "
     asked = Digest("https://ex.fr", "https://ex.fr", "T", Length.COURT, parts)
     assert score_digest(asked, to_markdown(asked), "source sans rapport").question_end
