@@ -156,7 +156,7 @@ async def _one_item(
                         "seconds": time.monotonic() - t0,
                         "problems": {k[8:]: v for k, v in stats.items() if k.startswith("problem_")},
                         "regenerated": stats["regenerated_parts"],
-                        "prompt": ask,
+                        "prompt": plain(prompts, p),  # without the article a first turn holds
                     }
                 break
             ask = instruction(shipped, p, index == 0)

@@ -140,3 +140,8 @@ async def test_items_may_be_named_one_by_one_instead_of_a_range(tmp_path: Path) 
     report = await part_ab.run(args, {}, runner=ModelRunner(lambda: EchoBackend()))
     assert [b.splitlines()[0] for b in report.split("\n### ")[1:]] == ["orangesum-2", "orangesum-0"]
     assert "on the same 2 items: BARThez" in report
+    # The recap's prompt is its first turn, the article in it: the echo column compares the recap with
+    # its instruction alone, or every sentence the echo model takes from the article would count.
+    header = report[report.index("| variant |") :].splitlines()
+    echo = [c.strip() for c in header[0].split("|")].index("instruction 6-grams: texts with any, in all")
+    assert header[2].split("|")[echo].strip() == "0 / 0"
