@@ -100,15 +100,18 @@ class EchoBackend:
         if not users:
             return ""
         article, first_instruction = _split_article(users[0])
+        instruction = users[-1] if len(users) > 1 else first_instruction
         sentences = _sentences(article)
-        ranks = self._ranks.pop(users[0], {})
-        self._ranks[users[0]] = ranks
+        # By the article, not the first message: a first turn asked again (the recap's retry, its
+        # advice added after the instruction) is another instruction on the same article, and must
+        # not get the first attempt's answer.
+        ranks = self._ranks.pop(article, {})
+        self._ranks[article] = ranks
         if len(self._ranks) > _MAX_ARTICLES:
             self._ranks.popitem(last=False)
-        rank = ranks.setdefault(users[-1], len(ranks))
+        rank = ranks.setdefault(instruction, len(ranks))
         parts: list[str] = []
         if self.echo_instruction:
-            instruction = users[-1] if len(users) > 1 else first_instruction
             parts.extend(_sentences(instruction)[:1])
         if sentences:
             start = (rank * 2) % len(sentences)

@@ -69,6 +69,15 @@ def test_each_new_instruction_starts_elsewhere_whatever_turns_the_conversation_k
     assert backend.generate([_request(SYSTEM, other)])[0].text.startswith("Un.")
 
 
+def test_a_first_turn_asked_again_with_advice_starts_elsewhere() -> None:
+    """The recap's retry is its first turn again, advice added: the same article, another instruction."""
+    backend = EchoBackend()
+    recap = backend.generate([_request(SYSTEM, FIRST)])[0].text
+    again = Message("user", FIRST.content + "\nTa réponse était trop courte.")
+    retry = backend.generate([_request(SYSTEM, again)])[0].text
+    assert recap.startswith("Le conseil municipal") and retry.startswith("Les tarifs augmentent")
+
+
 def test_the_articles_whose_instructions_are_ranked_are_bounded() -> None:
     backend = EchoBackend()
     for i in range(100):
