@@ -100,8 +100,6 @@ class DigestScores:
     copy_overall: float
     copy_recap: float
     copy_by_part: dict[str, float]
-    max_pair_rouge_l: float
-    opt_vs_pess: float
     pair_rouge_l: dict[str, float]  # ROUGE-L of each pair of VIEW_PARTS, by pair_name
     unsupported: int
     facts: int
@@ -115,6 +113,15 @@ class DigestScores:
     words: int  # words of the written parts
     echoed: dict[str, int]  # per part, its word 5-grams an instruction holds (echoed_instruction)
 
+    @property
+    def max_pair_rouge_l(self) -> float:
+        """ROUGE-L of the closest pair of parts."""
+        return max(self.pair_rouge_l.values())
+
+    @property
+    def opt_vs_pess(self) -> float:
+        return self.pair_rouge_l[pair_name(Part.OPTIMISTE, Part.PESSIMISTE)]
+
 
 def score_digest(
     digest: Digest, markdown: str, source: str, instruction_grams: set[tuple[str, ...]] | None = None
@@ -125,7 +132,6 @@ def score_digest(
     stray = [w for p in written for w in stray_foreign(texts[p])]
     all_text = "\n".join(texts.values())
     pairs = [(a, b) for i, a in enumerate(VIEW_PARTS) for b in VIEW_PARTS[i + 1 :]]
-    pair_scores = {pair_name(a, b): rouge_l(texts[a], texts[b]) for a, b in pairs}
     missing, total = unsupported_facts(texts[Part.RECAP], source)
     return DigestScores(
         structure=structure_ok(markdown),
@@ -134,9 +140,7 @@ def score_digest(
         copy_overall=copy_rate(all_text, source),
         copy_recap=copy_rate(texts[Part.RECAP], source),
         copy_by_part={p.name.lower(): copy_rate(texts[p], source) for p in written},
-        max_pair_rouge_l=max(pair_scores.values()),
-        opt_vs_pess=pair_scores[pair_name(Part.OPTIMISTE, Part.PESSIMISTE)],
-        pair_rouge_l=pair_scores,
+        pair_rouge_l={pair_name(a, b): rouge_l(texts[a], texts[b]) for a, b in pairs},
         unsupported=missing,
         facts=total,
         bullets=sum(bullet_lines(t) for t in texts.values()),
