@@ -141,9 +141,10 @@ async def _one_item(
             if p is part:
                 for name, prompts in variants.items():
                     ask = instruction(prompts, p, index == 0)
+                    own = plain(prompts, p)  # the instruction without the article a first turn holds
                     stats = _Stats()
                     t0 = time.monotonic()
-                    job = job_for(p, ask, (*asked, plain(prompts, p)), (openings or {}).get(name))
+                    job = job_for(p, ask, (*asked, own), (openings or {}).get(name))
                     if hook is not None:
                         hook.strength = (strengths or {}).get(name, summ.anticopy_strength)
                     try:
@@ -156,7 +157,7 @@ async def _one_item(
                         "seconds": time.monotonic() - t0,
                         "problems": {k[8:]: v for k, v in stats.items() if k.startswith("problem_")},
                         "regenerated": stats["regenerated_parts"],
-                        "prompt": plain(prompts, p),  # without the article a first turn holds
+                        "prompt": own,
                     }
                 break
             ask = instruction(shipped, p, index == 0)
