@@ -1,12 +1,14 @@
 """Fetched bytes to a readable article: HTML via trafilatura, PDF via pypdf, plain text as is.
 
-Synchronous and CPU-bound: the caller runs `extract` in a worker thread.
+Synchronous and CPU-bound: the caller runs `extract` in a worker thread, and HTML pages are read
+one at a time (_HTML_LOCK).
 """
 
 from __future__ import annotations
 
 import io
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -37,6 +39,13 @@ _HTML_SNIFF_RE = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|he
 
 _WAYBACK_TOOLBAR_RE = re.compile(r"<!-- BEGIN WAYBACK TOOLBAR INSERT -->.*?<!-- END WAYBACK TOOLBAR INSERT -->", re.S)
 _WAYBACK_URL_RE = re.compile(r"^https?://web\.archive\.org/web/(\d{4})(\d{2})(\d{2})\d*[a-z_]*/(.+)$", re.I)
+#: trafilatura (lxml's C code underneath) is not safe to run in several threads at once: concurrent
+#: `trafilatura.extract` calls crash the process now and then with no Python traceback (SIGSEGV,
+#: or glibc's "double free" / "munmap_chunk(): invalid pointer"; trafilatura issues #840, #925).
+#: One such crash was seen here, three pages extracted at once in tests/jobs/test_crash.py. Reading
+#: a page takes well under a second against a digest's minute, so pages are read one at a time.
+_HTML_LOCK = threading.Lock()
+
 _HTML_LANG_RE = re.compile(r"""<html\b[^>]*?\blang\s*=\s*["']?([a-zA-Z]{2,3})\b""", re.I)
 
 # Short lines that are page furniture rather than article: paywalls, "read also", credits, the
@@ -123,7 +132,8 @@ def extract(doc: FetchedDocument, *, min_words: int = 60, favor_precision: bool 
     elif kind == "text":
         text, meta = _from_text(doc.body, doc.charset)
     else:
-        text, meta = _from_html(doc.body, doc.charset, doc.final_url or doc.url, favor_precision)
+        with _HTML_LOCK:
+            text, meta = _from_html(doc.body, doc.charset, doc.final_url or doc.url, favor_precision)
     text = _clean_text(text)
     title = _clean_line(repair_text(meta.title or ""))
     language = detect_language(text) or meta.language

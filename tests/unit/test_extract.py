@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ import pytest
 
 from bot.core.types import Article, FetchedDocument
 from bot.errors import NoArticle
+from bot.pipeline import extract as extract_module
 from bot.pipeline.extract import _pdf_paragraphs, detect_language, extract
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,6 +109,34 @@ def test_html_article_with_metadata_and_paragraphs() -> None:
     assert "\n\n" in got.text and "\n\n\n" not in got.text
     assert all(line == line.strip() for line in got.text.split("\n"))
     assert "jeudi" in got.text and "À lire aussi" not in got.text
+
+
+def test_pages_are_read_one_at_a_time_whatever_the_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """trafilatura crashes the process now and then when run in several threads at once (issues #840,
+    #925 upstream; once here): the bot extracts in worker threads, so HTML is read under a lock."""
+    inside = 0
+    most = 0
+    guard = threading.Lock()
+    real = extract_module._from_html
+
+    def counting(*args: Any) -> Any:
+        nonlocal inside, most
+        with guard:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.05)  # long enough for the other threads to arrive, were they let in
+        try:
+            return real(*args)
+        finally:
+            with guard:
+                inside -= 1
+
+    monkeypatch.setattr(extract_module, "_from_html", counting)
+    body = f"<html><body><article><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p></article></body></html>"
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        articles = list(pool.map(lambda _: extract(html_doc(body)), range(8)))
+    assert most == 1
+    assert len({a.text for a in articles}) == 1 and "gouvernement" in articles[0].text
 
 
 def test_site_and_title_fall_back_to_host_and_first_line() -> None:
