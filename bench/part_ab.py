@@ -59,6 +59,7 @@ from bot.pipeline.summarize import (  # noqa: E402
     barred_for,
     ends_on_question,
     is_source,
+    openings_for,
     stays_in_conversation,
     usable,
 )
@@ -127,11 +128,14 @@ async def _one_item(
         text = plain(prompts, p)
         return summ._first_turn(article, condensed, text, prompts) if first else text
 
+    shipped_openings = openings_for(article.text)
+
     def job_for(p: Part, ask: str, instructions: tuple[str, ...], opening: str | None = None) -> _PartJob:
-        """The part's job as the summarizer builds it, on the parts written so far."""
+        """The part's job as the summarizer builds it, on the parts written so far (a variant's
+        opening, if it has one, in place of the shipped one)."""
         return _PartJob(
-            p, shapes[p], ask, session, article.text, usable(written), hook, full_check, instructions, opening,
-            barred_for(p, barred),
+            p, shapes[p], ask, session, article.text, usable(written), hook, full_check, instructions,
+            shipped_openings.get(p) if opening is None else opening, barred_for(p, barred),
         )  # fmt: skip
 
     asked: list[str] = []  # the instructions so far, without the article (the summarizer's echo check)

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -120,6 +121,22 @@ def _openings_line(digests: list[dict[Part, str]]) -> str:
         if count:
             found.append(f"{part.name.lower()} « {top} » {count}/{len(digests)}")
     return f"- most shared opening ({OPENING_WORDS} words) per part: " + "; ".join(found)
+
+
+#: The words of a neutral view turning to the second side (« D'un côté, … De l'autre côté, … »).
+SECOND_SIDE = re.compile(r"(?<!\w)(?:d'un |de l'|l')autre côté", re.IGNORECASE)
+
+
+def _sides_line(digests: list[dict[Part, str]], stats: list[dict[str, float]]) -> str:
+    """How many neutral views opened on the camps (the article reports a dispute, bot/pipeline/disputes.py),
+    and how many turn to a second side, as « D'un côté, » asks."""
+    views = [parts.get(Part.NEUTRE, "") for parts in digests]
+    camps = sum(st.get("dispute", 0.0) for st in stats)
+    second = sum(bool(SECOND_SIDE.search(text)) for text in views)
+    return (
+        f"- neutral views: opened on the camps (« ceux qui », the article reports a dispute) {camps:.0f}/{len(views)}; "
+        f"naming a second side (« autre côté ») {second}/{len(views)}"
+    )
 
 
 def _unknown_line(scores: list[DigestScores]) -> str:
@@ -324,6 +341,7 @@ async def run(args: argparse.Namespace) -> str:
         f"{mean(s.views_grounded for s in scores):.2f} mean, "
         f"{sum(s.views_grounded < 0.4 for s in scores)}/{n} under 0.4",
         _openings_line(written),
+        _sides_line(written, stats),
         _echo_line(scores),
         _checks_line(stats, strength),
     ]

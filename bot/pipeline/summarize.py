@@ -26,6 +26,7 @@ from bot.pipeline.anticopy import DEFAULT_SPAN, DEFAULT_STRENGTH, AntiCopyHook, 
 from bot.pipeline.bans import NO_BAR, BarredTokens, NameBar, name_bar
 from bot.pipeline.checks import BASIC_PROBLEMS, FACTUAL_PARTS, Verdict, check_part
 from bot.pipeline.condense import Condensed, condense, split_sentences
+from bot.pipeline.disputes import reports_dispute
 from bot.pipeline.postprocess import (
     PART_FILES,
     build_hook,
@@ -70,8 +71,8 @@ NAMELESS = frozenset({Part.EXEMPLE})
 #: (which PromptSet.version hashes): a change to any of them makes the digests written before stale,
 #: so their source is part of the digest cache key (`Summarizer.revision`).
 TEXT_MODULES = (
-    "anticopy", "bans", "checks", "condense", "decode", "extract", "hashtags", "postprocess", "prompts", "summarize",
-    "textmetrics",
+    "anticopy", "bans", "checks", "condense", "decode", "disputes", "extract", "hashtags", "postprocess", "prompts",
+    "summarize", "textmetrics",
 )  # fmt: skip
 
 
@@ -100,6 +101,11 @@ def code_revision() -> str:
 #: states one side, often the other, and none of its instruction (bench/RESULTS.md § "The neutral
 #: view opens « D'un côté, »").
 FORCED_OPENINGS = {Part.EXEMPLE: "Imaginez que", Part.NEUTRE: "D'un côté,"}
+#: Where the article reports opposed positions (bot/pipeline/disputes.py), the neutral view opens on
+#: the camps: « D'un côté, ceux qui » makes the model name the other side too, and retell the
+#: article less. Not everywhere: on news without sides it invents one (bench/RESULTS.md § "The
+#: neutral view opens on camps where the article reports a dispute").
+DISPUTE_OPENINGS = {Part.NEUTRE: "D'un côté, ceux qui"}
 
 #: Words an opinion's third and last attempt opens with, when neither of the first two was usable.
 #: Both usually failed the same way: out of ideas of its own, the model re-told the parts before,
@@ -119,6 +125,12 @@ QUESTION_MAX_TOKENS = 40
 CONDENSED_NOTE = "(Article long : seuls ses passages essentiels sont reproduits, les coupes sont marquées […].)\n"
 
 UNWRITTEN = "(Cette partie n'a pas pu être rédigée automatiquement pour cet article.)"
+
+
+def openings_for(article_text: str) -> dict[Part, str]:
+    """The words each part of this article's digest opens with: FORCED_OPENINGS, and
+    DISPUTE_OPENINGS over them where the article reports a dispute."""
+    return FORCED_OPENINGS | DISPUTE_OPENINGS if reports_dispute(article_text) else FORCED_OPENINGS
 
 
 def add_source(hook: AntiCopyHook, written: str, backend: Any) -> None:
@@ -266,7 +278,10 @@ class Summarizer:
             "elisions_mended": 0.0,  # « de Emmanuel », « que il »: written « d'Emmanuel », « qu'il »
             "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
             "repeats_cut": 0.0,  # parts kept without a retry, a sentence repeating an earlier part cut
+            "dispute": 0.0,  # 1: the article reports a dispute, the neutral view opens on its camps
         }
+        openings = openings_for(article.text)
+        stats["dispute"] = float(openings is not FORCED_OPENINGS)
         try:
             for index, part in enumerate(GENERATION_ORDER):
                 notify(f"rédaction : {part.heading or 'accroche'} ({index + 1}/{len(GENERATION_ORDER)})")
@@ -288,6 +303,7 @@ class Summarizer:
                         hook,
                         full_check,
                         tuple(asked),
+                        openings.get(part),
                         barred=barred_for(part, barred),
                     ),
                     messages,
@@ -542,7 +558,7 @@ class _PartJob:
     hook: AntiCopyHook | None
     full_check: bool = True  # False: only the empty and not-French checks
     instructions: tuple[str, ...] = ()  # the conversation's instructions, this one's included, no article
-    opening: str | None = None  # words the answer must open with; None: FORCED_OPENINGS (bench/part_ab.py varies it)
+    opening: str | None = None  # words the answer must open with (openings_for); None: FORCED_OPENINGS
     barred: NameBar = NO_BAR  # tokens the answer may not write (NAMELESS parts: the article's people)
 
 

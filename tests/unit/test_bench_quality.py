@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.quality import SAMPLE_PAGES, _checks_line, _pairs_line, _unknown_line, corpus_items
+from bench.quality import SAMPLE_PAGES, _checks_line, _pairs_line, _sides_line, _unknown_line, corpus_items
+from bot.core.types import Part
 
 
 def test_sample_pages_exist_and_are_selected_alone() -> None:
@@ -81,3 +82,14 @@ def test_the_pairs_line_names_the_closest_pair_of_each_digest_and_its_mean_over_
     ]
     line = _pairs_line(scores)  # type: ignore[arg-type]
     assert line.endswith(": recap–neutre 2 (0.27 mean), optimiste–pessimiste 1 (0.27 mean)")
+
+
+def test_the_sides_line_counts_the_camps_openings_and_the_views_turning_to_a_second_side() -> None:
+    digests = [
+        {Part.NEUTRE: "D'un côté, ceux qui votent pour. De l'autre côté, ceux qui votent contre."},
+        {Part.NEUTRE: "D'un côté, la loi protège. D'un autre côté, elle surveille."},
+        {Part.NEUTRE: "D'un côté, la loi protège ; ailleurs, elle inquiète."},
+    ]
+    stats = [{"dispute": 1.0}, {"dispute": 0.0}, {}]
+    line = _sides_line(digests, stats)
+    assert "dispute) 1/3;" in line and line.endswith("(« autre côté ») 2/3")

@@ -15,6 +15,7 @@ from bot.pipeline.bans import BarredTokens
 from bot.pipeline.checks import check_part
 from bot.pipeline.prompts import PromptSet
 from bot.pipeline.summarize import (
+    DISPUTE_OPENINGS,
     FORCED_OPENINGS,
     LAST_RESORT_OPENINGS,
     QUESTION_LEAD,
@@ -169,6 +170,26 @@ async def test_empty_part_is_regenerated_once_then_falls_back() -> None:
     prefixes = [r.assistant_prefix for call in backend.calls for r in call if _which(r) == "pessimiste"]
     assert prefixes == ["", "", LAST_RESORT_OPENINGS[Part.PESSIMISTE]]
     assert digest.stats["last_resorts"] == 1
+
+
+async def test_the_neutral_view_opens_on_camps_only_where_the_article_reports_a_dispute() -> None:
+    disputed = Article(
+        url="https://ex.fr/v",
+        final_url="https://ex.fr/v",
+        title="La loi votée",
+        text=" ".join(
+            f"Phrase numéro {i} sur la loi votée, que ses opposants dénoncent et que d'autres saluent."
+            for i in range(400)
+        ),
+        site="Ex",
+    )
+    for article, opening, dispute in ((ARTICLE, "D'un côté,", 0), (disputed, "D'un côté, ceux qui", 1)):
+        digest, backend = await _run(_distinct, article=article)
+        prefixes = [r.assistant_prefix for call in backend.calls for r in call if _which(r) == "neutre"]
+        assert prefixes == [opening]
+        assert digest.parts[Part.NEUTRE] == join_prefix(opening, _prose("neutre"))
+        assert digest.stats["dispute"] == dispute
+    assert DISPUTE_OPENINGS[Part.NEUTRE] != FORCED_OPENINGS[Part.NEUTRE]
 
 
 async def test_an_empty_view_gets_a_last_attempt_opened_for_it_and_keeps_it_when_usable() -> None:
