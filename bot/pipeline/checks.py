@@ -3,13 +3,15 @@
 Each failure names a problem the quality bench measures (issue #6): an empty part, a part not in
 French or with stray English or German words, a part far too short, a part copying the article, a part
 repeating an earlier one, a part ending on a word cut short, a factual part stating a number or name
-the article does not give, a part restating an instruction. The summarizer regenerates a failing
-part once, with the advice for its problems added to the instruction, and keeps the attempt whose
-verdict beats the other's (`Verdict.beats`: usable first, then the lesser badness).
+the article does not give, a part restating an instruction, a neutral view judging a side. The
+summarizer regenerates a failing part once, with the advice for its problems added to the
+instruction, and keeps the attempt whose verdict beats the other's (`Verdict.beats`: usable first,
+then the lesser badness).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -45,6 +47,14 @@ FRAGMENT_SHARE = 0.25
 #: otherwise the digest shows the placeholder (the recap and the hook, the article's lead) rather than
 #: four words standing for a side. The shortest whole views of that run had 9 words.
 SCRAP_WORDS = 8
+
+#: Parts that take no side, and the words of a verdict on one: the neutral view « weighs calmly »
+#: (the format). Made to open on the camps (« D'un côté, ceux qui »), it sometimes judged them:
+#: « ceux qui ont accusé Gérald Darmanin … ont raison » (fr29), « ceux qui ont signalé les passages
+#: de Freeze Corleone … ont raison » (orangesum-29), 2 of the 13 disputes of bench/RESULTS.md
+#: § "The neutral view opens on camps where the article reports a dispute".
+UNBIASED_PARTS = frozenset({Part.NEUTRE})
+VERDICT_RE = re.compile(r"(?<!\w)(?:ont|a|avait|avaient|aurait|auraient) (?:eu )?(?:raison|tort)(?!\w)", re.IGNORECASE)
 
 #: Problems that make a part unusable whatever the backend (the caller falls back on the article).
 BASIC_PROBLEMS = ("vide", "langue")
@@ -84,6 +94,7 @@ ADVICE = {
     "invente": "N'écris aucun chiffre, aucune date ni aucun nom qui ne figure pas dans l'article.",
     "consigne": "Ne recopie pas les consignes : rédige le texte demandé, sur le sujet de l'article.",
     "tronque": "Termine chaque phrase par des mots entiers : aucun mot coupé.",
+    "parti": "Reste neutre : ne donne ni raison ni tort à personne, expose ce que chaque camp avance.",
 }
 
 
@@ -162,6 +173,9 @@ def check_part(
         if invented:
             found.append("invente")
             badness += 10 * len(invented)
+    if part in UNBIASED_PARTS and VERDICT_RE.search(text):
+        found.append("parti")
+        badness += 30
     copied = copy_rate(text, article)
     limit = COPY_LIMITS.get(part, COPY_LIMIT_OTHERS)
     if copied > limit:

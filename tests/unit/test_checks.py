@@ -89,6 +89,20 @@ def test_a_factual_part_naming_what_the_article_does_not_fails() -> None:
     assert "invente" not in check_part(Part.OPTIMISTE, invented, target_words=40, article=ARTICLE, earlier={}).problems
 
 
+def test_a_neutral_view_judging_a_side_is_sent_back_and_a_view_may_take_one() -> None:
+    judged = (
+        "D'un côté, ceux qui contestent cette décision ont raison : le texte modifie l'âge auquel les salariés "
+        "pourront cesser de travailler. De l'autre côté, l'exécutif prévoit un vote avant l'été."
+    )
+    verdict = check_part(Part.NEUTRE, judged, target_words=40, article=ARTICLE, earlier={})
+    assert verdict.problems == ("parti",) and verdict.retry(Part.NEUTRE)
+    assert "ni raison ni tort" in verdict.advice(40)
+    # « raison » elsewhere is no verdict; the views are there to take a side.
+    reasoned = judged.replace("ont raison", "avancent une raison")
+    assert check_part(Part.NEUTRE, reasoned, target_words=40, article=ARTICLE, earlier={}).ok
+    assert check_part(Part.OPTIMISTE, judged, target_words=40, article=ARTICLE, earlier={}).ok
+
+
 def test_a_part_restating_an_instruction_fails() -> None:
     """fr05's hook (embedded model, 2026-12-02) was the neutral view's instruction in other clothes."""
     instruction = (
