@@ -53,8 +53,15 @@ SCRAP_WORDS = 8
 #: « ceux qui ont accusé Gérald Darmanin … ont raison » (fr29), « ceux qui ont signalé les passages
 #: de Freeze Corleone … ont raison » (orangesum-29), 2 of the 13 disputes of bench/RESULTS.md
 #: § "The neutral view opens on camps where the article reports a dispute".
+#: Not « avoir raison de » + a noun, which is to overcome (« ce déplacement a eu raison de
+#: l'enthousiasme des services », orangesum-21's neutral view); « ont raison de » + a verb still judges.
 UNBIASED_PARTS = frozenset({Part.NEUTRE})
-VERDICT_RE = re.compile(r"(?<!\w)(?:ont|a|avait|avaient|aurait|auraient) (?:eu )?(?:raison|tort)(?!\w)", re.IGNORECASE)
+VERDICT_RE = re.compile(
+    r"(?<!\w)(?:ont|a|avait|avaient|aurait|auraient) (?:eu )?"
+    r"(?:tort|raison(?!\s+(?:du|des)\b|\s+(?:de\s+|d['’])(?:l['’]|la\b|le\b|les\b|une?\b|son\b|sa\b|ses\b|leurs?\b|ce\b|cet\b|cette\b|ces\b)))"
+    r"(?!\w)",
+    re.IGNORECASE,
+)
 
 #: Problems that make a part unusable whatever the backend (the caller falls back on the article).
 BASIC_PROBLEMS = ("vide", "langue")

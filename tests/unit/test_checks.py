@@ -97,9 +97,14 @@ def test_a_neutral_view_judging_a_side_is_sent_back_and_a_view_may_take_one() ->
     verdict = check_part(Part.NEUTRE, judged, target_words=40, article=ARTICLE, earlier={})
     assert verdict.problems == ("parti",) and verdict.retry(Part.NEUTRE)
     assert "ni raison ni tort" in verdict.advice(40)
-    # « raison » elsewhere is no verdict; the views are there to take a side.
-    reasoned = judged.replace("ont raison", "avancent une raison")
-    assert check_part(Part.NEUTRE, reasoned, target_words=40, article=ARTICLE, earlier={}).ok
+    # « raison » elsewhere is no verdict, nor « avoir raison de » + a noun (to overcome: orangesum-21);
+    # « avoir raison de » + a verb is one. The views are there to take a side.
+    for verdict_free in ("avancent une raison", "ont eu raison de l'enthousiasme des services", "a raison du texte"):
+        reasoned = judged.replace("ont raison", verdict_free)
+        assert check_part(Part.NEUTRE, reasoned, target_words=40, article=ARTICLE, earlier={}).ok, verdict_free
+    for verdict in ("ont raison de s'inquiéter", "a eu tort", "auraient raison"):
+        judging = judged.replace("ont raison", verdict)
+        assert check_part(Part.NEUTRE, judging, target_words=40, article=ARTICLE, earlier={}).problems == ("parti",)
     assert check_part(Part.OPTIMISTE, judged, target_words=40, article=ARTICLE, earlier={}).ok
 
 
