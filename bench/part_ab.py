@@ -135,7 +135,7 @@ async def _one_item(
         opening, if it has one, in place of the shipped one)."""
         return _PartJob(
             p, shapes[p], ask, session, article.text, usable(written), hook, full_check, instructions,
-            shipped_openings.get(p) if opening is None else opening, barred_for(p, barred),
+            shipped_openings.get(p, "") if opening is None else opening, barred_for(p, barred),
         )  # fmt: skip
 
     asked: list[str] = []  # the instructions so far, without the article (the summarizer's echo check)

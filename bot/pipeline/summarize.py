@@ -251,6 +251,7 @@ class Summarizer:
         messages: list[Message] = [Message("system", self._prompts.render("system"))]
         parts: dict[Part, str] = {Part.REFERENCE: reference_line(article)}
         asked: list[str] = []  # each part's instruction, without the article: a part must not restate one
+        openings = openings_for(article.text)
         stats = {
             "article_tokens": float(condensed.tokens),
             "condensed": float(condensed.condensed),
@@ -278,10 +279,9 @@ class Summarizer:
             "elisions_mended": 0.0,  # « de Emmanuel », « que il »: written « d'Emmanuel », « qu'il »
             "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
             "repeats_cut": 0.0,  # parts kept without a retry, a sentence repeating an earlier part cut
-            "dispute": 0.0,  # 1: the article reports a dispute, the neutral view opens on its camps
+            # 1: the article reports a dispute, the neutral view opens on its camps
+            "dispute": float(openings is not FORCED_OPENINGS),
         }
-        openings = openings_for(article.text)
-        stats["dispute"] = float(openings is not FORCED_OPENINGS)
         try:
             for index, part in enumerate(GENERATION_ORDER):
                 notify(f"rédaction : {part.heading or 'accroche'} ({index + 1}/{len(GENERATION_ORDER)})")
@@ -303,7 +303,7 @@ class Summarizer:
                         hook,
                         full_check,
                         tuple(asked),
-                        openings.get(part),
+                        openings.get(part, ""),
                         barred=barred_for(part, barred),
                     ),
                     messages,
@@ -372,7 +372,7 @@ class Summarizer:
         Returns "" when no attempt is usable (empty or not French): the caller puts a fallback.
         """
         part, shape = job.part, job.shape
-        prefix = FORCED_OPENINGS.get(part, "") if job.opening is None else job.opening
+        prefix = job.opening
         params = GenerationParams(max_new_tokens=shape.max_new_tokens)
         best: tuple[Verdict, str] | None = None
         kept = 0  # which attempt `best` is
@@ -558,7 +558,7 @@ class _PartJob:
     hook: AntiCopyHook | None
     full_check: bool = True  # False: only the empty and not-French checks
     instructions: tuple[str, ...] = ()  # the conversation's instructions, this one's included, no article
-    opening: str | None = None  # words the answer must open with (openings_for); None: FORCED_OPENINGS
+    opening: str = ""  # words the answer must open with (openings_for)
     barred: NameBar = NO_BAR  # tokens the answer may not write (NAMELESS parts: the article's people)
 
 
