@@ -218,7 +218,8 @@ def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
         f"attempts): made-up facts {total('unsupported_dropped')}, naming people in the analogy "
         f"{total('people_dropped')} (names kept out while it was written: {total('names_avoided')}), "
         f"stray foreign words {total('foreign_dropped')}, ending on a word cut short "
-        f"{total('truncated_dropped')}, restating an instruction {total('echoes_dropped')}; glued words split "
+        f"{total('truncated_dropped')}, speaking as « je » {total('first_person_dropped')}, restating an "
+        f"instruction {total('echoes_dropped')}; glued words split "
         f"{total('unglued_words')}, elisions mended {total('elisions_mended')}, "
         f"accents mended {total('accents_mended')}; "
         f"median digest time {median:.0f} s (mean per digest: prefill {avg('prefill_seconds'):.1f} s for "
@@ -322,7 +323,8 @@ async def run(args: argparse.Namespace) -> str:
         f"- items digested: {n} ({len(failures)} refused: {'; '.join(failures) or 'none'}); {total / 60:.1f} min",
         f"- structure: {sum(s.structure for s in scores)}/{n}",
         f"- every part French: {sum(s.french_parts == 6 for s in scores)}/{n}; stray English or German words: "
-        f"{sum(len(s.stray_words) for s in scores)} in all",
+        f"{sum(len(s.stray_words) for s in scores)} in all; parts speaking as « je »: "
+        f"{sum(s.first_person for s in scores)}",
         _unknown_line(scores),
         f"- copied 8-grams: {mean(s.copy_overall for s in scores):.1%} of the digest (target ≤ 5%), "
         f"{mean(s.copy_recap for s in scores):.1%} of the recap (target ≤ 15%)",

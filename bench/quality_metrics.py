@@ -21,6 +21,7 @@ from bot.pipeline.textmetrics import (
     SENTENCE_BREAK,
     copy_rate,
     facts,
+    first_person,
     is_french,
     ngrams,
     rouge_l,
@@ -112,6 +113,7 @@ class DigestScores:
     cut_words: list[str]  # sentence-final words cut short ("… pas oblig."), by the article and the other parts
     words: int  # words of the written parts
     echoed: dict[str, int]  # per part, its word 5-grams an instruction holds (echoed_instruction)
+    first_person: int = 0  # parts speaking as « je » outside a quotation (textmetrics.first_person)
 
     @property
     def max_pair_rouge_l(self) -> float:
@@ -158,6 +160,7 @@ def score_digest(
         ],
         words=len(words(all_text)),
         echoed={p.name.lower(): echoed_instruction(texts[p], instruction_grams or set()) for p in written},
+        first_person=sum(bool(first_person(texts[p])) for p in written),
     )
 
 

@@ -3,10 +3,10 @@
 Each failure names a problem the quality bench measures (issue #6): an empty part, a part not in
 French or with stray English or German words, a part far too short, a part copying the article, a part
 repeating an earlier one, a part ending on a word cut short, a factual part stating a number or name
-the article does not give, a part restating an instruction, a neutral view judging a side. The
-summarizer regenerates a failing part once, with the advice for its problems added to the
-instruction, and keeps the attempt whose verdict beats the other's (`Verdict.beats`: usable first,
-then the lesser badness).
+the article does not give, a part restating an instruction, a neutral view judging a side, a part
+speaking as « je ». The summarizer regenerates a failing part once, with the advice for its problems
+added to the instruction, and keeps the attempt whose verdict beats the other's (`Verdict.beats`:
+usable first, then the lesser badness).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from bot.core.types import Part
 from bot.pipeline.textmetrics import (
     copy_rate,
+    first_person,
     is_french,
     rouge_l,
     stray_words,
@@ -102,6 +103,7 @@ ADVICE = {
     "consigne": "Ne recopie pas les consignes : rédige le texte demandé, sur le sujet de l'article.",
     "tronque": "Termine chaque phrase par des mots entiers : aucun mot coupé.",
     "parti": "Reste neutre : ne donne ni raison ni tort à personne, expose ce que chaque camp avance.",
+    "je": "Écris à la troisième personne : jamais « je », « mon » ni « ma », sauf dans une citation.",
 }
 
 
@@ -182,6 +184,9 @@ def check_part(
             badness += 10 * len(invented)
     if part in UNBIASED_PARTS and VERDICT_RE.search(text):
         found.append("parti")
+        badness += 30
+    if first_person(text):
+        found.append("je")
         badness += 30
     copied = copy_rate(text, article)
     limit = COPY_LIMITS.get(part, COPY_LIMIT_OTHERS)

@@ -19,6 +19,7 @@ from bot.pipeline.condense import content_words, split_sentences
 from bot.pipeline.hashtags import topic_tags
 from bot.pipeline.textmetrics import (
     facts,
+    first_person,
     is_french,
     names_in,
     ngrams,
@@ -446,6 +447,17 @@ def drop_sentences_with_foreign_words(text: str, source: str) -> tuple[str, int]
     sentence has one (the part's check then asks for another attempt). Returns (text, sentences dropped).
     """
     return _drop_sentences(text, lambda sentence: bool(stray_words(sentence, source)))
+
+
+def drop_first_person_sentences(text: str) -> tuple[str, int]:
+    """Remove the sentences of a part that speak as « je » outside a quotation (`first_person`).
+
+    From an article written in the first person the model writes as its author (tricky03's recap:
+    « Dans Berlin, je suis devenu un expert en Verrücktes. »), which a reader takes for the bot
+    speaking of itself. Kept as it is when every sentence does (the part's check then asks for
+    another attempt). Returns (text, sentences dropped).
+    """
+    return _drop_sentences(text, lambda sentence: bool(first_person(sentence)))
 
 
 def drop_truncated_sentences(text: str, sources: str) -> tuple[str, int]:

@@ -31,6 +31,7 @@ from bot.pipeline.postprocess import (
     PART_FILES,
     build_hook,
     clean_prose,
+    drop_first_person_sentences,
     drop_instruction_echoes,
     drop_opening_link,
     drop_sentences_naming_people,
@@ -273,6 +274,7 @@ class Summarizer:
             "names_avoided": 0.0,  # steps at which a barred name's token was the analogy's best-scored one
             "foreign_dropped": 0.0,  # sentences holding stray English or German words
             "truncated_dropped": 0.0,  # sentences ending on a word cut short ("… pas oblig.")
+            "first_person_dropped": 0.0,  # sentences speaking as « je » outside a quotation
             "echoes_dropped": 0.0,  # sentences mostly restating an instruction (« … des uns et des autres »)
             "unglued_words": 0.0,  # words the model glued together ("guerremondiale"), split again
             "accents_mended": 0.0,  # « prémeditées »: written « préméditées »
@@ -441,6 +443,8 @@ class Summarizer:
                 stats["foreign_dropped"] += dropped
                 cleaned, dropped = drop_truncated_sentences(cleaned, f"{job.article}\n{seen}")
                 stats["truncated_dropped"] += dropped
+                cleaned, dropped = drop_first_person_sentences(cleaned)
+                stats["first_person_dropped"] += dropped
                 cleaned, dropped = drop_instruction_echoes(cleaned, job.instructions, keep_first=bool(prefix))
                 stats["echoes_dropped"] += dropped
                 if part in FACTUAL_PARTS:

@@ -176,6 +176,27 @@ def stray_foreign(text: str) -> list[str]:
     return found
 
 
+#: The singular first person: the digest's voice is nobody's (DIGEST_FORMAT: no mention of the bot),
+#: yet from an article written as « je » the embedded model writes as its author: tricky03's recap
+#: « Dans Berlin, je suis devenu un expert en Verrücktes. », its optimistic view « je peux vous dire
+#: que … » (the 54-item run of 2026-12-07). Lower-case anywhere; capitalised only where a sentence
+#: opens and not before a capitalised word, so that a title left unquoted (« le slogan Je suis
+#: Charlie ») or a name (« Ma Yun ») is not one.
+_FIRST_PERSON = re.compile(r"(?<![\w'’-])(?:(?:je|me|moi|mon|ma|mes)(?![\w'’-])|[jm]['’](?=\w))", re.IGNORECASE)
+_NAME_NEXT = re.compile(r"\s+[A-ZÀ-ÖØ-Þ]")
+
+
+def first_person(text: str) -> list[str]:
+    """The words of `text` in the singular first person (« je », « j' », « mon »…), lower-cased,
+    outside quotation marks (a quoted witness says « je »)."""
+    text = _QUOTED.sub(" ", text)
+    return [
+        m.group(0).lower().replace("’", "'")
+        for m in _FIRST_PERSON.finditer(text)
+        if m.group(0)[0].islower() or (_opens_sentence(text, m.start()) and not _NAME_NEXT.match(text, m.end()))
+    ]
+
+
 @functools.lru_cache(maxsize=4)
 def _allowed_from(article: str) -> frozenset[str]:
     """The words a part may take from the article even when they are foreign: a French article's

@@ -108,6 +108,19 @@ def test_a_neutral_view_judging_a_side_is_sent_back_and_a_view_may_take_one() ->
     assert check_part(Part.OPTIMISTE, judged, target_words=40, article=ARTICLE, earlier={}).ok
 
 
+def test_a_part_speaking_as_je_is_sent_back_unless_a_witness_is_quoted() -> None:
+    """tricky03's optimistic view (2026-12-07): the model wrote as the article's author."""
+    own = OWN.replace("Le calendrier prévoit", "Je peux vous dire que le calendrier prévoit")
+    verdict = check_part(Part.OPTIMISTE, own, target_words=40, article=ARTICLE, earlier={})
+    assert verdict.problems == ("je",) and verdict.retry(Part.OPTIMISTE)
+    assert "troisième personne" in verdict.advice(40)
+    quoted = OWN + " Un syndicaliste résume : « je ne lâcherai rien »."
+    assert check_part(Part.OPTIMISTE, quoted, target_words=40, article=ARTICLE, earlier={}).ok
+    for mine in ("Mon avis est que le calendrier prévoit", "Il m'a dit que le calendrier prévoit"):
+        text = OWN.replace("Le calendrier prévoit", mine)
+        assert check_part(Part.RECAP, text, target_words=40, article=ARTICLE, earlier={}).problems == ("je",), mine
+
+
 def test_a_part_restating_an_instruction_fails() -> None:
     """fr05's hook (embedded model, 2026-12-02) was the neutral view's instruction in other clothes."""
     instruction = (

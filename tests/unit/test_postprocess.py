@@ -9,6 +9,7 @@ from bot.pipeline.postprocess import (
     build_hook,
     choose_emoji,
     clean_prose,
+    drop_first_person_sentences,
     drop_instruction_echoes,
     drop_opening_link,
     drop_sentences_naming_people,
@@ -262,6 +263,26 @@ def test_the_analogy_loses_the_sentences_that_name_the_article_s_people() -> Non
     assert names_in("La maurelle et Maurels fleurissent.", people(source)) == []
     # When every sentence names one, nothing is dropped (the analogy would be empty).
     assert drop_sentences_naming_people("Lelandais attend.", source) == ("Lelandais attend.", 0)
+
+
+def test_sentences_speaking_as_je_are_dropped_but_quotes_titles_and_names_stay() -> None:
+    # tricky03's recap (2026-12-07), from a German travel blog written in the first person.
+    recap = (
+        "Dans Berlin, je suis devenu un expert en lieux étranges. J'ai eu l'occasion de visiter trois sites. "
+        "Ces sites sont des monuments historiques. Ils ont servi au plaisir comme à la violence."
+    )
+    assert drop_first_person_sentences(recap) == (
+        "Ces sites sont des monuments historiques. Ils ont servi au plaisir comme à la violence.",
+        2,
+    )
+    kept = (
+        "Le ministre a déclaré : « je ne démissionnerai pas ». Le slogan Je suis Charlie a fait le tour du monde. "
+        "Ma Yun a quitté la présidence du groupe. Le mois de mai sera décisif."
+    )
+    assert drop_first_person_sentences(kept) == (kept, 0)
+    # Every sentence speaks as « je »: kept as it is, for the part's check to send it back.
+    mine = "Je pense que la loi passera. Mon avis est partagé."
+    assert drop_first_person_sentences(mine) == (mine, 0)
 
 
 def test_sentences_with_stray_foreign_words_are_dropped_unless_a_french_article_uses_them() -> None:

@@ -104,6 +104,10 @@ def test_structure_and_score_on_a_rendered_digest(tmp_path: Path) -> None:
     parts[Part.EXEMPLE] = "Imaginez que le voisin ferme. Qui paiera ? "
     asked = Digest("https://ex.fr", "https://ex.fr", "T", Length.COURT, parts)
     assert score_digest(asked, to_markdown(asked), "source sans rapport").question_end
+    assert s.first_person == 0
+    parts[Part.RECAP] = "J'ai visité trois sites. Un guide a dit : « je reviendrai »."
+    mine = Digest("https://ex.fr", "https://ex.fr", "T", Length.COURT, parts)
+    assert score_digest(mine, to_markdown(mine), "source sans rapport").first_person == 1
     assert lead_n("Un. Deux. Trois. Quatre.", 3) == "Un. Deux. Trois."
     results = tmp_path / "R.md"
     replace_section(results, "Quality", "v1")
