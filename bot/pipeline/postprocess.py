@@ -54,13 +54,14 @@ _HASHTAG = re.compile(r"#([^\W_][\w-]{1,40})", re.UNICODE)
 _SENTENCE_END_CHARS = '.!?…»")'
 _INTRO = re.compile(r"^(?:voici|bien sûr|d'accord|certainement|absolument|en tant que)[^.:\n]*[:.]\s*", re.IGNORECASE)
 # Openings that only restate the part's name ("Le point de vue optimiste est que …", "La nouvelle est
-# que …"): the heading already says it. Seen in most opinion parts of the first quality run.
+# que …"): the heading already says it. Seen in most opinion parts of the first quality run; « Le point
+# de vue pessimiste (sur ce sujet) est clair : … » in 2 of the 54-item run of 2026-12-07.
 _META_OPENING = re.compile(
     r"^(?:(?:le |du |d['’]un |selon le )?point de vue (?:neutre|optimiste|pessimiste)"
-    r"(?: sur [^,.;:]{1,60}? (?:est|serait)| est| serait|,)?"
+    r"(?: sur [^,.;:]{1,60}? (?:est|serait)(?: clair)?| est(?: clair)?| serait|,)?"
     r"|(?:la nouvelle|l['’]essentiel|l['’]enjeu|en résumé|en bref)(?: est)?"
     r"|il est (?:important|essentiel|intéressant) de (?:noter|comprendre|souligner|rappeler))"
-    r"\s*(?:(?<!\w)que\s+|(?<!\w)qu['’]|,\s*)",
+    r"\s*(?:(?<!\w)que\s+|(?<!\w)qu['’]|,\s*|(?<= clair)\s*:\s*)",
     re.IGNORECASE,
 )
 
@@ -88,11 +89,16 @@ def _unwrap_quotes(para: str) -> str:
 
 
 # A sentence about the digest itself ("Ce récapitulatif fait référence à …", the embedded model's recaps
-# of orangesum-4 and -18): the format forbids it, and what follows in it is a loose retelling. News
-# speaks of "cette synthèse" (a report) too: those words count only with a verb that describes the text.
+# of orangesum-4 and -18; « C'est un point de vue neutre qui met en balance les arguments des uns et des
+# autres, sans ajouter de fait absent de l'article. », orangesum-34's neutral view, 2026-12-07, the
+# instruction restated; « Ce résumé de l'article souligne … », orangesum-24's optimistic view): the
+# format forbids it, and what follows in it is a loose retelling. News speaks of "cette synthèse" (a
+# report) too: those words count only with a verb that describes the text.
 _SELF_REFERENCE = re.compile(
     r"^(?:(?:ce|cette) récapitulatif"
-    r"|(?:ce|cette) (?:résumé|synthèse) (?:fait référence|présente|résume|porte sur|décrit|traite|aborde|montre))\b",
+    r"|c['’]est un point de vue (?:neutre|optimiste|pessimiste)"
+    r"|(?:ce|cette) (?:résumé|synthèse)(?: de l['’]article)?"
+    r" (?:fait référence|présente|résume|porte sur|décrit|traite|aborde|montre|souligne))\b",
     re.IGNORECASE,
 )
 

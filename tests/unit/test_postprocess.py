@@ -178,6 +178,23 @@ def test_reference_line_names_redirect_site_author_date() -> None:
         ("Du point de vue neutre, les deux camps ont des arguments.", "Les deux camps ont des arguments."),
         ("La nouvelle est que le glyphosate sera interdit en 2021.", "Le glyphosate sera interdit en 2021."),
         ("Le point de vue des syndicats est clair.", "Le point de vue des syndicats est clair."),
+        (  # orangesum-17 and -49's pessimistic views, 2026-12-07
+            "Le point de vue pessimiste est clair : la pandémie est un risque pour l'humanité.",
+            "La pandémie est un risque pour l'humanité.",
+        ),
+        (
+            "Le point de vue pessimiste sur ce sujet est clair : la série ne méritait pas sa nomination.",
+            "La série ne méritait pas sa nomination.",
+        ),
+        (
+            "Le point de vue pessimiste est clairement minoritaire dans le pays.",
+            "Le point de vue pessimiste est clairement minoritaire dans le pays.",
+        ),
+        (  # orangesum-34's neutral view, 2026-12-07: the instruction restated as a sentence about the part
+            "Le gouvernement encourage les départs. C'est un point de vue neutre qui met en balance les "
+            "arguments des uns et des autres, sans ajouter de fait absent de l'article.",
+            "Le gouvernement encourage les départs.",
+        ),
         (  # orangesum-0, a neutral view (embedded model)
             "Le point de vue neutre sur cette scène est que le comportement de Matthieu Delormeau est normalisé.",
             "Le comportement de Matthieu Delormeau est normalisé.",
@@ -442,6 +459,9 @@ def test_sentences_about_the_digest_itself_are_dropped() -> None:
         "La France rend hommage à Simone Veil au Panthéon.\n\nElle est accompagnée par son mari Antoine."
     )
     assert clean_prose("Ce résumé présente les faits.", max_paragraphs=1) == ""
+    # orangesum-24's optimistic view (2026-12-07)
+    raw = "Les fumeurs seraient moins touchés. Ce résumé de l'article souligne la promesse de protection."
+    assert clean_prose(raw, max_paragraphs=1) == "Les fumeurs seraient moins touchés."
     for kept in (
         "Le résumé des débats parlementaires a été publié mardi. La synthèse sera votée.",
         "Le GIEC a publié son rapport. Cette synthèse de 40 pages appelle à agir d'ici 2030.",
