@@ -181,8 +181,10 @@ def stray_foreign(text: str) -> list[str]:
 #: « Dans Berlin, je suis devenu un expert en Verrücktes. », its optimistic view « je peux vous dire
 #: que … » (the 54-item run of 2026-12-07). Lower-case anywhere; capitalised only where a sentence
 #: opens and not before a capitalised word, so that a title left unquoted (« le slogan Je suis
-#: Charlie ») or a name (« Ma Yun ») is not one.
-_FIRST_PERSON = re.compile(r"(?<![\w'’-])(?:(?:je|me|moi|mon|ma|mes)(?![\w'’-])|[jm]['’](?=\w))", re.IGNORECASE)
+#: Charlie ») or a name (« Ma Yun », « M'Bala M'Bala ») is not one.
+_FIRST_PERSON = re.compile(
+    r"(?<![\w'’-])(?:(?:je|me|moi|mon|ma|mes)(?![\w'’-])|[jm]['’](?=(?-i:[a-zà-öø-ÿ])))", re.IGNORECASE
+)
 _NAME_NEXT = re.compile(r"\s+[A-ZÀ-ÖØ-Þ]")
 
 

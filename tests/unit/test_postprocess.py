@@ -294,7 +294,7 @@ def test_sentences_speaking_as_je_are_dropped_but_quotes_titles_and_names_stay()
     )
     kept = (
         "Le ministre a déclaré : « je ne démissionnerai pas ». Le slogan Je suis Charlie a fait le tour du monde. "
-        "Ma Yun a quitté la présidence du groupe. Le mois de mai sera décisif."
+        "Ma Yun a quitté la présidence du groupe. Le mois de mai sera décisif. M'Bala M'Bala a fait appel."
     )
     assert drop_first_person_sentences(kept) == (kept, 0)
     # Every sentence speaks as « je »: kept as it is, for the part's check to send it back.
