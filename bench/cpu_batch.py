@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.results import replace_section  # noqa: E402
+from bench.results import publish  # noqa: E402
 from bench.speed import find_gguf  # noqa: E402
 
 RESULTS = REPO / "bench" / "RESULTS.md"
@@ -142,10 +142,7 @@ def main() -> None:
             else "Batching pays on this machine: the llama.cpp backend could decode concurrent digests together."
         ),
     ]
-    body = "\n".join(lines)
-    print(body)
-    if not args.no_write:
-        replace_section(RESULTS, SECTION, body)
+    publish(RESULTS, SECTION, "\n".join(lines), write=not args.no_write)
 
 
 if __name__ == "__main__":

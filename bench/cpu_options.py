@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.results import replace_section  # noqa: E402
+from bench.results import publish  # noqa: E402
 from bench.speed import find_gguf  # noqa: E402
 
 RESULTS = REPO / "bench" / "RESULTS.md"
@@ -40,14 +40,18 @@ CONFIGS: dict[str, dict] = {
 }
 
 
-def _prompt(llm, tokens: int) -> list[int]:
-    """The longest OrangeSum source of the first 200, in the chat template, cut to `tokens`."""
+def _prompt_text() -> str:
+    """The longest OrangeSum source of the first 200, in the chat template (its user turn left open)."""
     with ARTICLE.open(encoding="utf-8") as f:
         article = max((next(f) for _ in range(200)), key=len)
-    text = (
+    return (
         "<|im_start|>system\nTu es un rédacteur de presse francophone.<|im_end|>\n<|im_start|>user\n"
         f"Voici l'article.\n{article[:9000]}\n\nÉcris le récapitulatif factuel de cet article."
     )
+
+
+def _prompt(llm, text: str, tokens: int) -> list[int]:
+    """`text` tokenized, cut to `tokens` with the user turn closed and the assistant's opened."""
     ids = llm.tokenize(text.encode(), add_bos=False, special=True)[: tokens - 3]
     return ids + llm.tokenize(b"<|im_end|>\n<|im_start|>assistant\n", add_bos=False, special=True)
 
@@ -58,6 +62,7 @@ def measure(model_path: str, *, threads: int, prompt_tokens: int, steps: int, ro
 
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in CONFIGS}
     texts: dict[str, list[int]] = {}
+    prompt = _prompt_text()
     for _ in range(rounds):
         for name, options in CONFIGS.items():
             kwargs = {"n_batch": 512, **options}
@@ -73,7 +78,7 @@ def measure(model_path: str, *, threads: int, prompt_tokens: int, steps: int, ro
                 verbose=False,
                 **kwargs,
             )
-            ids = _prompt(llm, prompt_tokens)
+            ids = _prompt(llm, prompt, prompt_tokens)
             started = time.perf_counter()
             llm.eval(ids)
             prefilled = time.perf_counter()
@@ -90,7 +95,6 @@ def measure(model_path: str, *, threads: int, prompt_tokens: int, steps: int, ro
     return [
         {
             "name": name,
-            "prompt": prompt_tokens,
             "prefill": statistics.median(p for p, _ in runs),
             "decode": statistics.median(d for _, d in runs),
             "spread": (min(d for _, d in runs), max(d for _, d in runs)),
@@ -140,10 +144,7 @@ def main() -> None:
             else f"{best['name']} is {gain:.2f}× the shipped context on the mean of the two speeds: worth using."
         ),
     ]
-    body = "\n".join(lines)
-    print(body)
-    if not args.no_write:
-        replace_section(RESULTS, SECTION, body)
+    publish(RESULTS, SECTION, "\n".join(lines), write=not args.no_write)
 
 
 if __name__ == "__main__":

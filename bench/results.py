@@ -16,3 +16,10 @@ def replace_section(results: Path, title: str, body: str) -> None:
     else:
         new = old.rstrip() + "\n\n" + section
     results.write_text(new, encoding="utf-8")
+
+
+def publish(results: Path, title: str, body: str, *, write: bool) -> None:
+    """Print a bench's section, and with `write` (no --no-write) put it into `results` (replace_section)."""
+    print(body)
+    if write:
+        replace_section(results, title, body)
