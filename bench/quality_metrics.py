@@ -113,7 +113,7 @@ class DigestScores:
     cut_words: list[str]  # sentence-final words cut short ("… pas oblig."), by the article and the other parts
     words: int  # words of the written parts
     echoed: dict[str, int]  # per part, its word 5-grams an instruction holds (echoed_instruction)
-    first_person: int = 0  # parts speaking as « je » outside a quotation (textmetrics.first_person)
+    first_person: int  # parts speaking as « je » outside a quotation (textmetrics.first_person)
 
     @property
     def max_pair_rouge_l(self) -> float:
