@@ -221,7 +221,7 @@ def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
         f"{total('truncated_dropped')}, speaking as « je » {total('first_person_dropped')}, restating an "
         f"instruction {total('echoes_dropped')}; glued words split "
         f"{total('unglued_words')}, elisions mended {total('elisions_mended')}, "
-        f"accents mended {total('accents_mended')}; "
+        f"accents mended {total('accents_mended')}, articles of the wrong gender mended {total('genders_mended')}; "
         f"median digest time {median:.0f} s (mean per digest: prefill {avg('prefill_seconds'):.1f} s for "
         f"{avg('prefilled_tokens'):.0f} tokens, decode {avg('decode_seconds'):.1f} s for "
         f"{avg('completion_tokens'):.0f} tokens)"

@@ -27,6 +27,7 @@ from bot.pipeline.bans import NO_BAR, BarredTokens, NameBar, name_bar
 from bot.pipeline.checks import BASIC_PROBLEMS, FACTUAL_PARTS, Verdict, check_part
 from bot.pipeline.condense import Condensed, condense, split_sentences
 from bot.pipeline.disputes import reports_dispute
+from bot.pipeline.gender import mend_gender
 from bot.pipeline.postprocess import (
     PART_FILES,
     build_hook,
@@ -279,6 +280,7 @@ class Summarizer:
             "unglued_words": 0.0,  # words the model glued together ("guerremondiale"), split again
             "accents_mended": 0.0,  # « prémeditées »: written « préméditées »
             "elisions_mended": 0.0,  # « de Emmanuel », « que il »: written « d'Emmanuel », « qu'il »
+            "genders_mended": 0.0,  # « la taux » where the article says « le taux »: « le taux »
             "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
             "repeats_cut": 0.0,  # parts kept without a retry, a sentence repeating an earlier part cut
             # 1: the article reports a dispute, the neutral view opens on its camps
@@ -423,7 +425,9 @@ class Summarizer:
             if attempt:
                 stats["retry_seconds"] += result.prefill_seconds + result.decode_seconds
             if part is Part.ACCROCHE:
-                cleaned, elided = mend_elisions(result.text.strip())
+                cleaned, mended = mend_gender(result.text.strip(), job.article)
+                stats["genders_mended"] += mended
+                cleaned, elided = mend_elisions(cleaned)
                 stats["elisions_mended"] += elided
             else:
                 seen = "\n".join(t for p, t in job.earlier.items() if p is not Part.REFERENCE)
@@ -437,6 +441,8 @@ class Summarizer:
                 stats["unglued_words"] += mended
                 cleaned, mended = mend_accents(cleaned, f"{job.article}\n{seen}")
                 stats["accents_mended"] += mended
+                cleaned, mended = mend_gender(cleaned, job.article)
+                stats["genders_mended"] += mended
                 cleaned, elided = mend_elisions(cleaned)
                 stats["elisions_mended"] += elided
                 cleaned, dropped = drop_sentences_with_foreign_words(cleaned, job.article)
@@ -508,7 +514,9 @@ class Summarizer:
         )
         _count(stats, result, logits_hook)
         stats["question_turns"] += 1
-        question, elided = mend_elisions(closing_question(result.text))
+        question, mended = mend_gender(closing_question(result.text), job.article)
+        stats["genders_mended"] += mended
+        question, elided = mend_elisions(question)
         stats["elisions_mended"] += elided
         question, mended = mend_accents(question, job.article)
         stats["accents_mended"] += mended

@@ -539,6 +539,22 @@ async def test_an_analogy_ending_on_a_statement_is_led_into_its_question() -> No
     assert closing is requests[-1]  # the analogy is written last
 
 
+async def test_an_article_of_the_wrong_gender_is_mended_from_the_article() -> None:
+    """orangesum-41's recap (2026-12-07) read « La taux de positivité » where the article said « le
+    taux »: the article tells the noun's gender, in the parts and in the hook."""
+
+    def script(r: GenerationRequest) -> str:
+        key = _which(r)
+        if key in ("récapitulatif", "accroche"):
+            return f"Sur la glyphosate, {_prose(key)[4:]}"
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert digest.parts[Part.RECAP].startswith("Sur le glyphosate, récapitulatif0")
+    assert digest.parts[Part.ACCROCHE].startswith("Sur le glyphosate, accroche0")
+    assert digest.stats["genders_mended"] == 2
+
+
 async def test_the_closing_question_is_mended_as_the_parts_are() -> None:
     """fr25's analogy (2026-12-05) ended « … pour le nouveau habitant ? »: the question comes after the
     part's own mending."""

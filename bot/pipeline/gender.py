@@ -1,0 +1,142 @@
+"""The gender of a noun's article, put right from the article's own usage.
+
+The embedded model slips on a noun's gender where the article it read does not: « La taux de
+positivité » (the article: « le taux »), « une humour à toute épreuve » (« d'un humour »), « à la
+hockey sur glace » (« le hockey »), « le Meuse, le Meurthe-et-Moselle, le Côte-d'Or » (« la
+Meuse », …): eight slips in four of the 54 digests of 2026-12-07 (bench/RESULTS.md § "Articles of the
+wrong gender"). A French reader sees each at once. The article is the model's source and its
+reference for the nouns it uses: where the article gives a noun only after articles of one gender,
+and the digest puts it after an article of the other, the digest's article takes the article's
+gender (« de le » and « à le » then contract, « du » and « au » open up).
+
+Left alone: nouns whose gender tells their meaning (« la mort » and « un mort », « le tour » and « la
+tour »), words after « le »/« la » that may be object pronouns (« il la soutient », « pour la
+protéger »), the superlative (« le plus », « la plus »), adjectives placed before a noun (« la jeune
+femme »), nouns of a person (« la ministre » in the article, another minister in the digest), and
+nouns the article gives with both genders or with no article that shows one. Applied to the 4,500
+summaries of OrangeSum's test set (human, BARThez, mBARThez) with their source articles, it changes no
+human summary and mends three of BARThez's slips (« d'un expulsion », « la placement », « d'un
+rupture »).
+"""
+
+from __future__ import annotations
+
+import re
+
+_MASCULINE = frozenset({"le", "un", "du", "au", "ce", "cet"})
+_FEMININE = frozenset({"la", "une", "cette"})
+_DETERMINER = re.compile(
+    r"(?<![\w-])(?:(?<=[dDu]['’])|(?<!['’]))(?P<det>le|la|un|une|du|au|ce|cet|cette|Le|La|Un|Une|Du|Au|Ce|Cet|Cette)"
+    r" (?P<noun>[^\W\d_][\w-]*)(?![\w'’])"
+)
+# Nouns of both genders with two meanings (« le livre » / « la livre »), or whose gender is the
+# person's (« un mort » / « la mort » is the one homograph of the 54 digests): never mended.
+_TWO_GENDERS = frozenset(
+    """
+    mort tour livre poste manche mode voile critique physique somme mémoire solde vase moule page
+    poêle greffe crêpe mousse vague radio aide garde guide barbe enseigne espace merci office pendule
+    plus moins mieux même tout autre des les deux trois quatre cinq six sept huit dix cent mille
+    jeune simple unique véritable vaste rapide large énorme immense terrible propre pauvre célèbre
+    faible libre double probable possible
+    ministre juge enfant élève collègue membre responsable porte-parole pilote adulte cadre camarade
+    complice concierge interprète athlète malade adjoint partenaire maire secrétaire
+    """.split()
+)
+# ...and nouns of a person whose gender is the person's, by their ending (« une septuagénaire », « un
+# journaliste », « une psychologue »): « la ministre » in the article is no reason to write of another
+# minister as a woman.
+_PERSON_ENDINGS = ("iste", "aire", "logue", "graphe", "ète", "iatre", "naute")
+# The noun must be followed by a word that opens what comes after a noun phrase, or by punctuation:
+# before another word it may be an adjective placed first (« la jeune femme »), whose gender the
+# article does not tell.
+_AFTER_NOUN = frozenset(
+    """
+    de d du des à au aux et ou sur dans en pour par avec sans sous entre contre vers chez selon qui que
+    qu dont où est a sont ont était avait sera serait ne n se s il elle ils elles on
+    """.split()
+)
+_NEXT_WORD = re.compile(r"\s*([^\W\d_]+)")
+# What precedes an object pronoun « le »/« la » (« il la voit », « ne le dit », « qui la soutient »):
+# after these the word is not taken for a determiner, in the digest or in the article. After a
+# preposition or a verb that takes an infinitive, only a word that reads as one (« pour la protéger »,
+# « de le dire »), since « de la » and « à la » are far more often articles (« à la hockey »).
+_SUBJECTS = frozenset("il elle on ils elles je j tu nous vous ne n se s me m te t qui".split())
+_BEFORE_INFINITIVE = frozenset(
+    "pour sans de d à afin va vont peut peuvent doit doivent veut veulent faut faire fait laisser voir".split()
+)
+_INFINITIVE = re.compile(r"(?:er|ir|oir|re)$")
+_SWAP = {
+    "le": "la", "la": "le", "un": "une", "une": "un", "ce": "cette", "cet": "cette", "cette": "ce",
+    "du": "de la", "au": "à la",
+}  # fmt: skip
+
+
+def _previous_word(text: str, start: int) -> str:
+    m = re.search(r"([^\W\d_]+)['’]?\s*$", text[max(0, start - 30) : start])
+    return m.group(1).lower() if m else ""
+
+
+def _pronoun_like(det: str, noun: str, text: str, start: int) -> bool:
+    if det.lower() not in ("le", "la"):
+        return False
+    before = _previous_word(text, start)
+    return before in _SUBJECTS or (before in _BEFORE_INFINITIVE and bool(_INFINITIVE.search(noun)))
+
+
+def _ends_noun_phrase(text: str, end: int) -> bool:
+    nxt = _NEXT_WORD.match(text, end)
+    return nxt is None or nxt.group(1).lower() in _AFTER_NOUN
+
+
+def genders(article: str) -> dict[str, set[str]]:
+    """Each noun the article puts after an article, and the genders ("m", "f") those articles show."""
+    found: dict[str, set[str]] = {}
+    for m in _DETERMINER.finditer(article):
+        det = m.group("det").lower()
+        if _pronoun_like(det, m.group("noun"), article, m.start()):
+            continue
+        found.setdefault(m.group("noun").lower(), set()).add("m" if det in _MASCULINE else "f")
+    return found
+
+
+def _replacement(det: str, text: str, start: int) -> tuple[int, str]:
+    """Where the mended article starts, and what it reads: « de la » for « du », « du » for « de le »."""
+    lower = det.lower()
+    new = _SWAP[lower]
+    if new == "le":
+        for prep, contracted in (("de ", "du"), ("à ", "au")):
+            if text[max(0, start - len(prep)) : start].lower() == prep and (
+                start == len(prep) or not text[start - len(prep) - 1].isalnum()
+            ):
+                origin = start - len(prep)
+                if text[origin].isupper():
+                    contracted = contracted.capitalize()
+                return origin, contracted
+    if det[0].isupper():
+        new = new[0].upper() + new[1:]
+    return start, new
+
+
+def mend_gender(text: str, article: str) -> tuple[str, int]:
+    """`text` with each article of the wrong gender for a noun the article gives with one gender only,
+    and how many were mended."""
+    known = genders(article)
+    out: list[str] = []
+    last = 0
+    mended = 0
+    for m in _DETERMINER.finditer(text):
+        det, noun = m.group("det"), m.group("noun").lower()
+        mine = "m" if det.lower() in _MASCULINE else "f"
+        if noun in _TWO_GENDERS or noun.endswith(_PERSON_ENDINGS) or known.get(noun) != ({"m", "f"} - {mine}):
+            continue
+        if _pronoun_like(det, noun, text, m.start()) or not _ends_noun_phrase(text, m.end()):
+            continue
+        origin, new = _replacement(det, text, m.start())
+        if origin < last:
+            continue
+        out.append(text[last:origin])
+        out.append(f"{new} {m.group('noun')}")
+        last = m.end()
+        mended += 1
+    out.append(text[last:])
+    return "".join(out), mended

@@ -1,0 +1,95 @@
+"""The article's gender put right from the article's own usage (bot/pipeline/gender.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.pipeline.gender import genders, mend_gender
+
+
+@pytest.mark.parametrize(
+    ("written", "article", "mended", "count"),
+    [
+        # The slips of the 54 digests of 2026-12-07, with the article's words that show the gender.
+        (
+            "La taux de positivité est stable à 5,4%.",
+            "Le taux de positivité reste stable.",
+            "Le taux de positivité est stable à 5,4%.",
+            1,
+        ),
+        (
+            "Son écriture est une force de caractère et une humour à toute épreuve.",
+            "douée d'une force de caractère et d'un humour à toute épreuve",
+            "Son écriture est une force de caractère et un humour à toute épreuve.",
+            1,
+        ),
+        (
+            "une excellente alternative à la hockey sur glace traditionnelle",
+            "Il joue au hockey sur glace, le hockey étant son sport.",
+            "une excellente alternative au hockey sur glace traditionnelle",
+            1,
+        ),
+        (
+            "dans le Jura, le Meuse, le Meurthe-et-Moselle et le Côte-d'Or.",
+            "la Meuse, la Meurthe-et-Moselle et la Côte-d'Or sont concernées",
+            "dans le Jura, la Meuse, la Meurthe-et-Moselle et la Côte-d'Or.",
+            3,
+        ),
+        # BARThez's own slips on OrangeSum (items 905, 933, 1009 of the test set).
+        ("après la placement en rétention", "Depuis le placement en rétention", "après le placement en rétention", 1),
+        (
+            "à cause d'un rupture de canalisation",
+            "une rupture de canalisation",
+            "à cause d'une rupture de canalisation",
+            1,
+        ),
+        # « du » and « au » open up; « de le » would contract.
+        ("Le niveau du crise et au crise.", "une crise grave", "Le niveau de la crise et à la crise.", 2),
+        ("De la taux.", "le taux", "Du taux.", 1),
+        # « cet » and « ce » become « cette », and the reverse.
+        ("cet crise.", "la crise", "cette crise.", 1),
+        ("cette taux.", "le taux", "ce taux.", 1),
+    ],
+)
+def test_an_article_of_the_wrong_gender_takes_the_article_s_gender(
+    written: str, article: str, mended: str, count: int
+) -> None:
+    assert mend_gender(written, article) == (mended, count)
+
+
+@pytest.mark.parametrize(
+    ("written", "article"),
+    [
+        # Homographs of both genders: the gender is the meaning.
+        ("ce qui a conduit à la mort de la victime", "Un mort et deux blessés"),
+        ("Il a fait le tour de la ville.", "la tour Eiffel"),
+        # Object pronouns, in the digest or in the article.
+        ("Le ministre la soutient.", "Elle le soutient."),
+        ("pour le protéger", "Il faut la protéger."),
+        # Words that are not nouns, or adjectives placed before one.
+        ("une des victimes", "un des blessés"),
+        ("la plus grande ville", "le plus grand"),
+        ("le jeune homme", "la jeune femme"),
+        ("la grande ville", "le grande ville"),
+        # Nouns of a person, whose gender is the person's.
+        ("la démission du ministre de la Santé", "la ministre de la Culture"),
+        ("le corps d'une septuagénaire", "un septuagénaire"),
+        ("un journaliste a écrit", "une journaliste"),
+        # A noun the article gives with both genders, or with none.
+        ("la taux", "le taux et la taux"),
+        ("la bidule", "rien"),
+        # « l'un » and « l'une » are pronouns.
+        ("L'une des victimes", "l'un des blessés"),
+    ],
+)
+def test_what_the_article_does_not_settle_is_left_alone(written: str, article: str) -> None:
+    assert mend_gender(written, article) == (written, 0)
+
+
+def test_the_gender_read_from_the_article() -> None:
+    assert genders("Le taux, la crise, d'un humour, qu'une seule, il la voit, l'un des") == {
+        "taux": {"m"},
+        "crise": {"f"},
+        "humour": {"m"},
+        "seule": {"f"},
+    }
