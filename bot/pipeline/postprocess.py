@@ -325,10 +325,21 @@ SAME_OPENING_MAX = 2
 #: succès." is the pessimistic claim, not a repeat (the embedded model's fr25 digest lost its whole
 #: pessimistic view to this on an AVX2 machine). Within a part, loops are dropped on similarity alone.
 NEW_WORDS_SHARE = 0.2
+#: ...but not this close: such a sentence is the earlier one again, whatever it adds. Read in the 54
+#: digests of 2026-12-07: « Il est clair que ce document interne a été utilisé pour faire entrer des
+#: FO dans le bureau confédéral, ce qui constitue une grave violation … » (orangesum-1's pessimistic
+#: view, 0.87 to its recap), « Selon l'association que devait participer à l'événement, sa directrice
+#: et une bénévole ont été arrêtées … » (orangesum-25's optimistic view, 0.88), the neutral view
+#: « Les produits concernés peuvent contenir des composants allergènes, comme le résorcinol … »
+#: (orangesum-43, 0.86). The closest pairs that argued something of their own scored under 0.75.
+RESTATED_SIMILARITY = 0.8
 
 
 #: Auxiliaries, which change nothing a sentence claims ("elle avait hésité" / "elle a hésité").
 _AUXILIARIES = frozenset("avait avaient aurait auraient sera seront serait seraient soit étaient être avoir".split())
+#: Links and frames, which add no claim either: « Cependant, d'un autre côté, les surveillants ont un
+#: statut spécial … » restated orangesum-48's recap with three new words, all of them these.
+_LINK_STEMS = frozenset("cepen cote autre outre aille toute neanm enfin egale pourt revan clair".split())
 
 
 def _ascii(word: str) -> str:
@@ -342,7 +353,7 @@ def _stems(text: str) -> set[str]:
 
 
 def _adds_words(sentence: str, earlier: str) -> bool:
-    mine = _stems(sentence)
+    mine = _stems(sentence) - _LINK_STEMS
     new = mine - _stems(earlier)
     return bool(new) and len(new) >= NEW_WORDS_SHARE * len(mine)
 
@@ -386,6 +397,14 @@ def _loops_within(sentence: str) -> bool:
     return False
 
 
+def _restates(sentence: str, earlier: str) -> bool:
+    """Whether `sentence` says again what `earlier`, a sentence of an earlier part, said."""
+    similarity = rouge_l(sentence, earlier)
+    if similarity >= RESTATED_SIMILARITY:
+        return True
+    return similarity >= REPEAT_SIMILARITY and not _adds_words(sentence, earlier)
+
+
 def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
     """Remove sentences that repeat an earlier one of the part, or of `seen` (the parts already written).
 
@@ -407,10 +426,7 @@ def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
                 continue
             if any(rouge_l(sentence, earlier) >= REPEAT_SIMILARITY for earlier in kept):
                 continue
-            if any(
-                rouge_l(sentence, earlier) >= REPEAT_SIMILARITY and not _adds_words(sentence, earlier)
-                for earlier in previous
-            ):
+            if any(_restates(sentence, earlier) for earlier in previous):
                 continue
             if len(opening) == 3 and openings.get(opening, 0) >= SAME_OPENING_MAX:
                 continue

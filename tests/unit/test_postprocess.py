@@ -392,6 +392,28 @@ def test_the_opposite_claim_in_the_same_words_is_not_a_repeat() -> None:
 
 
 @pytest.mark.parametrize(
+    ("earlier", "sentence"),
+    [
+        # orangesum-48's neutral view (2026-12-07): three new words, all links.
+        (
+            "Les surveillants ont un statut spécial et il n'y a pas de droit grève.",
+            "Cependant, d'un autre côté, les surveillants ont un statut spécial, et il n'y a pas de droit grève.",
+        ),
+        # orangesum-1's pessimistic view: a frame and two words, the recap again (ROUGE-L 0.87).
+        (
+            "Ce document a été utilisé pour faire entrer des FO dans le bureau confédéral, ce qui est une grave "
+            "violation de l'ordre du travail.",
+            "Il est clair que ce document interne a été utilisé pour faire entrer des FO dans le bureau "
+            "confédéral, ce qui constitue une grave violation de l'ordre du travail.",
+        ),
+    ],
+)
+def test_a_sentence_restating_an_earlier_part_goes_whatever_links_it_adds(earlier: str, sentence: str) -> None:
+    kept = "Les syndicats y voient une atteinte au dialogue social."
+    assert clean_prose(f"{sentence} {kept}", max_paragraphs=1, seen=earlier) == kept
+
+
+@pytest.mark.parametrize(
     "looped",
     [
         # fr02 and fr04's neutral views (embedded model, 2026-11-23 samples).
