@@ -27,7 +27,7 @@ from bot.pipeline.bans import NO_BAR, BarredTokens, NameBar, name_bar
 from bot.pipeline.checks import BASIC_PROBLEMS, FACTUAL_PARTS, Verdict, check_part
 from bot.pipeline.condense import Condensed, condense, split_sentences
 from bot.pipeline.disputes import reports_dispute
-from bot.pipeline.gender import mend_gender
+from bot.pipeline.grammar import mend_gender, mend_name_prepositions
 from bot.pipeline.postprocess import (
     PART_FILES,
     build_hook,
@@ -281,6 +281,7 @@ class Summarizer:
             "accents_mended": 0.0,  # « prémeditées »: written « préméditées »
             "elisions_mended": 0.0,  # « de Emmanuel », « que il »: written « d'Emmanuel », « qu'il »
             "genders_mended": 0.0,  # « la taux » where the article says « le taux »: « le taux »
+            "prepositions_mended": 0.0,  # « au RTL » where the article says « à RTL »: « à RTL »
             "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
             "repeats_cut": 0.0,  # parts kept without a retry, a sentence repeating an earlier part cut
             # 1: the article reports a dispute, the neutral view opens on its camps
@@ -425,9 +426,7 @@ class Summarizer:
             if attempt:
                 stats["retry_seconds"] += result.prefill_seconds + result.decode_seconds
             if part is Part.ACCROCHE:
-                cleaned, mended = mend_gender(result.text.strip(), job.article)
-                stats["genders_mended"] += mended
-                cleaned, elided = mend_elisions(cleaned)
+                cleaned, elided = mend_elisions(_mend_grammar(result.text.strip(), job.article, stats))
                 stats["elisions_mended"] += elided
             else:
                 seen = "\n".join(t for p, t in job.earlier.items() if p is not Part.REFERENCE)
@@ -441,9 +440,7 @@ class Summarizer:
                 stats["unglued_words"] += mended
                 cleaned, mended = mend_accents(cleaned, f"{job.article}\n{seen}")
                 stats["accents_mended"] += mended
-                cleaned, mended = mend_gender(cleaned, job.article)
-                stats["genders_mended"] += mended
-                cleaned, elided = mend_elisions(cleaned)
+                cleaned, elided = mend_elisions(_mend_grammar(cleaned, job.article, stats))
                 stats["elisions_mended"] += elided
                 cleaned, dropped = drop_sentences_with_foreign_words(cleaned, job.article)
                 stats["foreign_dropped"] += dropped
@@ -514,9 +511,7 @@ class Summarizer:
         )
         _count(stats, result, logits_hook)
         stats["question_turns"] += 1
-        question, mended = mend_gender(closing_question(result.text), job.article)
-        stats["genders_mended"] += mended
-        question, elided = mend_elisions(question)
+        question, elided = mend_elisions(_mend_grammar(closing_question(result.text), job.article, stats))
         stats["elisions_mended"] += elided
         question, mended = mend_accents(question, job.article)
         stats["accents_mended"] += mended
@@ -596,6 +591,15 @@ def _count(stats: dict[str, float], result: GenerationResult, hook: object = Non
         ("decode_seconds", result.decode_seconds),
     ):
         stats[key] += value
+
+
+def _mend_grammar(text: str, article: str, stats: dict[str, float]) -> str:
+    """`text` with the grammar the article settles put right (bot/pipeline/grammar.py), counted."""
+    text, mended = mend_gender(text, article)
+    stats["genders_mended"] += mended
+    text, mended = mend_name_prepositions(text, article)
+    stats["prepositions_mended"] += mended
+    return text
 
 
 def ends_on_question(text: str) -> bool:

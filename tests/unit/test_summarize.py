@@ -3,6 +3,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -541,18 +542,23 @@ async def test_an_analogy_ending_on_a_statement_is_led_into_its_question() -> No
 
 async def test_an_article_of_the_wrong_gender_is_mended_from_the_article() -> None:
     """orangesum-41's recap (2026-12-07) read « La taux de positivité » where the article said « le
-    taux »: the article tells the noun's gender, in the parts and in the hook."""
+    taux »: the article tells the noun's gender, in the parts and in the hook; and whether a name
+    takes « au » (orangesum-22's « au Paris »)."""
 
     def script(r: GenerationRequest) -> str:
         key = _which(r)
         if key in ("récapitulatif", "accroche"):
             return f"Sur la glyphosate, {_prose(key)[4:]}"
+        if key == "neutre":
+            return f"Sur {_prose(key)[4:-1]} au Lyon."
         return _distinct(r)
 
-    digest, _backend = await _run(script)
+    article = replace(ARTICLE, text=f"{ARTICLE.text} Un essai a lieu à Lyon.")
+    digest, _backend = await _run(script, article=article)
     assert digest.parts[Part.RECAP].startswith("Sur le glyphosate, récapitulatif0")
     assert digest.parts[Part.ACCROCHE].startswith("Sur le glyphosate, accroche0")
-    assert digest.stats["genders_mended"] == 2
+    assert digest.parts[Part.NEUTRE].endswith(" à Lyon.")
+    assert digest.stats["genders_mended"] == 2 and digest.stats["prepositions_mended"] == 1
 
 
 async def test_the_closing_question_is_mended_as_the_parts_are() -> None:

@@ -1,4 +1,5 @@
-"""The gender of a noun's article, put right from the article's own usage.
+"""Grammar put right from the article's own usage: the gender of a noun's article, and the
+preposition before a name.
 
 The embedded model slips on a noun's gender where the article it read does not: « La taux de
 positivité » (the article: « le taux »), « une humour à toute épreuve » (« d'un humour »), « à la
@@ -17,6 +18,9 @@ nouns the article gives with both genders or with no article that shows one. App
 summaries of OrangeSum's test set (human, BARThez, mBARThez) with their source articles, it changes no
 human summary and mends three of BARThez's slips (« d'un expulsion », « la placement », « d'un
 rupture »).
+
+Likewise a name the article only ever writes after « à » (« à Paris », « à RTL ») does not take « au »
+in the digest (`mend_name_prepositions`).
 """
 
 from __future__ import annotations
@@ -140,3 +144,45 @@ def mend_gender(text: str, article: str) -> tuple[str, int]:
         mended += 1
     out.append(text[last:])
     return "".join(out), mended
+
+
+# A name: a run of capitalised words (« Valéry Giscard », « RTL », « Paris »).
+_CAPITAL = "A-ZÀ-ÖØ-ÞŒ"
+_NAME = rf"[{_CAPITAL}][\w’'-]*(?: [{_CAPITAL}][\w’'-]*)*"
+_BEFORE_NAME = re.compile(rf"(?<![\w'’-])(?P<prep>au|aux|à|Au|Aux|À) (?P<name>{_NAME})")
+#: « au Paris des années folles »: after « au » a name followed by one of these words may be a period
+#: or a thing of its own, left alone.
+_OF = re.compile(r"\s+(?:de|des|du|d['’])(?!\w)", re.IGNORECASE)
+
+
+def _same_name(a: str, b: str) -> bool:
+    """« Valéry Giscard D'Estaing » is the article's « Valéry Giscard » (d'Estaing in lower case);
+    « France » is not « France Télévisions »."""
+    x, y = a.split(), b.split()
+    if len(x) == 1 or len(y) == 1:
+        return x == y
+    return x[: len(y)] == y or y[: len(x)] == x
+
+
+def mend_name_prepositions(text: str, article: str) -> tuple[str, int]:
+    """`text` with « à » before a name the digest writes after « au » or « aux » where the article only
+    ever writes « à » before it: « une police municipale armée au Paris » (orangesum-22, 2026-12-07),
+    « rendu visite au Valéry Giscard D'Estaing » (orangesum-10), « se confier au RTL » (orangesum-36):
+    four of the five such slips in the 54 digests of that day. « en » is left as written: « en
+    Mayenne » (the département) is right where the article says « à Mayenne » (the town), and so the
+    fifth, « en Paris », stays. A name the article also gives after « au » (« au Mans ») keeps it."""
+    seen: list[tuple[str, str]] = [(m.group("prep").lower(), m.group("name")) for m in _BEFORE_NAME.finditer(article)]
+    mended = 0
+
+    def mend(m: re.Match[str]) -> str:
+        nonlocal mended
+        prep, name = m.group("prep"), m.group("name")
+        if prep.lower() == "à" or _OF.match(m.string, m.end()):
+            return m.group()
+        before = {p for p, n in seen if _same_name(name, n)}
+        if before != {"à"}:
+            return m.group()
+        mended += 1
+        return f"{'À' if prep[0].isupper() else 'à'} {name}"
+
+    return _BEFORE_NAME.sub(mend, text), mended

@@ -1,10 +1,10 @@
-"""The article's gender put right from the article's own usage (bot/pipeline/gender.py)."""
+"""Grammar put right from the article's own usage (bot/pipeline/grammar.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.pipeline.gender import genders, mend_gender
+from bot.pipeline.grammar import genders, mend_gender, mend_name_prepositions
 
 
 @pytest.mark.parametrize(
@@ -93,3 +93,39 @@ def test_the_gender_read_from_the_article() -> None:
         "humour": {"m"},
         "seule": {"f"},
     }
+
+
+@pytest.mark.parametrize(
+    ("written", "article", "mended"),
+    [
+        # orangesum-10, -22 and -36 (2026-12-07).
+        (
+            "Il a aussi rendu visite au Valéry Giscard D'Estaing.",
+            "il a aussi rendu visite à Valéry Giscard d'Estaing",
+            "Il a aussi rendu visite à Valéry Giscard D'Estaing.",
+        ),
+        (
+            "Une police municipale armée au Paris pourrait entraîner des risques.",
+            "La délinquance explose à Paris.",
+            "Une police municipale armée à Paris pourrait entraîner des risques.",
+        ),
+        ("Il se confie au RTL.", "Il s'est confié à RTL.", "Il se confie à RTL."),
+    ],
+)
+def test_a_name_the_article_gives_after_a_takes_a(written: str, article: str, mended: str) -> None:
+    assert mend_name_prepositions(written, article) == (mended, 1)
+
+
+@pytest.mark.parametrize(
+    ("written", "article"),
+    [
+        ("Il vit au Mans.", "Il a grandi au Mans, puis à Mans."),  # the article gives « au » too
+        ("Il vit en Mayenne.", "Il vit à Mayenne."),  # the département and the town: « en » is never mended
+        ("Il est né au Québec.", "Il vit au Québec."),
+        ("Le film se passe au Paris des années folles.", "Il vit à Paris."),  # a period of the name
+        ("Il travaille au France Télévisions.", "Il est allé à France 2."),  # another name
+        ("Il parle à Paris.", "à Paris"),
+    ],
+)
+def test_a_preposition_the_article_does_not_settle_is_left_alone(written: str, article: str) -> None:
+    assert mend_name_prepositions(written, article) == (written, 0)
