@@ -20,7 +20,8 @@ human summary and mends three of BARThez's slips (« d'un expulsion », « la pl
 rupture »).
 
 Likewise a name the article only ever writes after « à » (« à Paris », « à RTL ») does not take « au »
-in the digest (`mend_name_prepositions`).
+in the digest (`mend_name_prepositions`); and the verbs French conjugates with « être » take it
+(`mend_auxiliaries`: « a été décédé » → « est décédé »).
 """
 
 from __future__ import annotations
@@ -186,3 +187,26 @@ def mend_name_prepositions(text: str, article: str) -> tuple[str, int]:
         return f"{'À' if prep[0].isupper() else 'à'} {name}"
 
     return _BEFORE_NAME.sub(mend, text), mended
+
+
+# Verbs conjugated with « être », never with « avoir » (nor made passive): the model wrote « le père de
+# François Hollande a été décédé » (orangesum-3), « 30.999 personnes ont été décédées » (-17, -41),
+# « Trois personnes … ont été morts » (-26), « Les 35 autres ont été arrivés » (-5): five in the 54
+# digests of 2026-12-07. Not « sorti », « monté », « descendu », « rentré », « passé », « retourné »:
+# those have a passive too (« le chien a été sorti »).
+_BEING_VERBS = "décédé|mort|arrivé|né|venu|revenu|devenu|parvenu|survenu|intervenu|tombé|parti|resté|allé|demeuré"
+_AVOIR_ETE = re.compile(
+    r"(?<![\w-])(?:(?<=[nN]['’])|(?<!['’]))"
+    r"(?P<aux>a|ont|avait|avaient|aura|auront|aurait|auraient) été "
+    rf"(?P<verb>(?:{_BEING_VERBS})(?:e|s|es)?)(?!\w)"
+)
+_ETRE = {
+    "a": "est", "ont": "sont", "avait": "était", "avaient": "étaient", "aura": "sera", "auront": "seront",
+    "aurait": "serait", "auraient": "seraient",
+}  # fmt: skip
+
+
+def mend_auxiliaries(text: str) -> tuple[str, int]:
+    """`text` with « est décédé » for « a été décédé » (and « sont morts » for « ont été morts », …),
+    and how many were mended."""
+    return _AVOIR_ETE.subn(lambda m: f"{_ETRE[m.group('aux')]} {m.group('verb')}", text)

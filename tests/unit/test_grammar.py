@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.pipeline.grammar import genders, mend_gender, mend_name_prepositions
+from bot.pipeline.grammar import genders, mend_auxiliaries, mend_gender, mend_name_prepositions
 
 
 @pytest.mark.parametrize(
@@ -129,3 +129,22 @@ def test_a_name_the_article_gives_after_a_takes_a(written: str, article: str, me
 )
 def test_a_preposition_the_article_does_not_settle_is_left_alone(written: str, article: str) -> None:
     assert mend_name_prepositions(written, article) == (written, 0)
+
+
+def test_verbs_conjugated_with_etre_take_etre() -> None:
+    """The five slips of the 54 digests of 2026-12-07, and their tenses and negation."""
+    assert mend_auxiliaries("Le père de François Hollande a été décédé en confinement.") == (
+        "Le père de François Hollande est décédé en confinement.",
+        1,
+    )
+    assert mend_auxiliaries("30.999 personnes ont été décédées, trois ont été morts, 35 ont été arrivés.") == (
+        "30.999 personnes sont décédées, trois sont morts, 35 sont arrivés.",
+        3,
+    )
+    assert mend_auxiliaries("Il n'avait été venu. Elles auraient été parties.") == (
+        "Il n'était venu. Elles seraient parties.",
+        2,
+    )
+    # A real passive, and words that only begin like one of these verbs.
+    for kept in ("Le chien a été sorti.", "Il a été nommé.", "Il a été mortifié.", "Ils ont été partiellement payés."):
+        assert mend_auxiliaries(kept) == (kept, 0)

@@ -550,15 +550,16 @@ async def test_an_article_of_the_wrong_gender_is_mended_from_the_article() -> No
         if key in ("récapitulatif", "accroche"):
             return f"Sur la glyphosate, {_prose(key)[4:]}"
         if key == "neutre":
-            return f"Sur {_prose(key)[4:-1]} au Lyon."
+            return f"Sur {_prose(key)[4:-1]} au Lyon où un essai a été parti."
         return _distinct(r)
 
     article = replace(ARTICLE, text=f"{ARTICLE.text} Un essai a lieu à Lyon.")
     digest, _backend = await _run(script, article=article)
     assert digest.parts[Part.RECAP].startswith("Sur le glyphosate, récapitulatif0")
     assert digest.parts[Part.ACCROCHE].startswith("Sur le glyphosate, accroche0")
-    assert digest.parts[Part.NEUTRE].endswith(" à Lyon.")
+    assert digest.parts[Part.NEUTRE].endswith(" à Lyon où un essai est parti.")
     assert digest.stats["genders_mended"] == 2 and digest.stats["prepositions_mended"] == 1
+    assert digest.stats["auxiliaries_mended"] == 1
 
 
 async def test_the_closing_question_is_mended_as_the_parts_are() -> None:
