@@ -147,14 +147,18 @@ def _drop_self_references(para: str) -> str:
 # A stock formula inside a sentence, « Cependant, il est important de noter que … »: in 7 of 19 digests of
 # the embedded model (code of 388afed), mostly in the views. It announces a point instead of making it;
 # the point stays: « Cependant, le projet … ». At a paragraph's start `_META_OPENING` already drops it.
+# With an adverb on either side of the formula's verb (« Il est également important de noter que », « il
+# est important de noter également que », « Il est donc important de noter que »): five of the 16
+# formulas of the 54 digests of 2026-12-07, which the formula without them missed.
+_FILLER_ADVERB = r"(?: (?:donc|également|aussi|toutefois|cependant|enfin|ainsi|encore|néanmoins|surtout))?"
 _FILLER = re.compile(
-    r"\bil (?:est|reste) (?:important|essentiel|intéressant|crucial|utile|nécessaire) de"
+    rf"\bil (?:est|reste){_FILLER_ADVERB} (?:important|essentiel|intéressant|crucial|utile|nécessaire) de"
     r" (?:noter|souligner|rappeler|mentionner|comprendre|reconnaître|préciser|garder à l['’]esprit)"
-    r"|\bil convient de (?:noter|souligner|rappeler|préciser)"
-    r"|\bil faut (?:noter|souligner|rappeler|préciser)",
+    rf"|\bil convient{_FILLER_ADVERB} de (?:noter|souligner|rappeler|préciser)"
+    rf"|\bil faut{_FILLER_ADVERB} (?:noter|souligner|rappeler|préciser)",
     re.IGNORECASE,
 )
-_FILLER_THAT = re.compile(r"\s+(?:que\s+|qu['’])(?=\w)")
+_FILLER_THAT = re.compile(rf"{_FILLER_ADVERB}\s+(?:que\s+|qu['’])(?=\w)")
 #: Words a sentence keeps after its formula for the formula to go: less is no sentence.
 FILLER_REST_MIN_WORDS = 3
 
