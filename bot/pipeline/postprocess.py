@@ -961,27 +961,49 @@ def _grounded(tag: str, known: set[str]) -> bool:
     return bool(parts) and all(p in known for p in parts)
 
 
+#: A one-word tag this common in French (wordfreq's Zipf scale: « projet » 5.4, « année » 5.7) says
+#: nothing of the topic: the model wrote #Période, #Juillet, #Droite, #Annonce, #Groupe, #Doute,
+#: #Année, #Mesure, #Prise beside the topic's own tags (the 54 digests of 2026-12-07, 19 tags of 175
+#: at or over it). Names stay (#France, #Paris, #État: capitalised inside the article's sentences), and so do
+#: tags under it (#Pandémie 3.3, #Médias 4.9). Such a tag is used only when the hook would otherwise
+#: have fewer than two.
+GENERIC_TAG_ZIPF = 5.0
+
+
+def _generic(tag: str, article_text: str) -> bool:
+    if len(_TAG_PARTS.findall(tag)) != 1 or tag.isupper() or zipf_frequency(tag.lower(), "fr") < GENERIC_TAG_ZIPF:
+        return False
+    return not re.search(rf"(?:[^\W\d_A-ZÀ-Þ],? |[^\W\d_A-ZÀ-Þ]['’]){re.escape(tag)}(?!\w)", article_text)
+
+
 def hashtags_from(text: str, article: Article, *, limit: int = 4, digest_text: str = "") -> list[str]:
     """2-4 hashtags: the model's own when it wrote some, else the article's names and main nouns
     (bot.pipeline.hashtags), or those of `digest_text` (the French recap) when the article is in another
-    language: a German page gave #Auslieferung to a French digest."""
+    language: a German page gave #Auslieferung to a French digest. Words too common to name a topic
+    (GENERIC_TAG_ZIPF) come last, only to make up two tags."""
     tags: list[str] = []
+    generic: list[str] = []
     written = list(_HASHTAG.finditer(text))
     # Read the article's words only when the model wrote tags to check against them.
     known = {_plain(w) for w in words(f"{article.title} {article.text} {digest_text}")} if written else set()
+
+    def add(tag: str) -> None:
+        if tag.lower() not in {t.lower() for t in tags + generic}:
+            (generic if _generic(tag, article.text) else tags).append(tag)
+
     for m in written:
         tag = _camel(m.group(1))
-        if tag.lower() not in {t.lower() for t in tags} and _grounded(tag, known):
-            tags.append(tag)
+        if _grounded(tag, known):
+            add(tag)
     if len(tags) < 2:
         title, body = article.title, article.text
         if digest_text and not is_french(body):
             title, body = "", digest_text
-        for tag in topic_tags(title, body, limit=3):
+        for tag in topic_tags(title, body, limit=8):  # more than 3: some may be too common
             if len(tags) >= 3:
                 break
-            if tag.lower() not in {t.lower() for t in tags}:
-                tags.append(tag)
+            add(tag)
+    tags += generic[: max(0, 2 - len(tags))]
     return ["#" + t for t in tags[:limit]]
 
 
