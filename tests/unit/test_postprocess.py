@@ -509,19 +509,16 @@ def test_a_stock_formula_inside_a_sentence_goes_and_its_point_stays() -> None:
     """« Cependant, il est important de noter que » opened a sentence of the views in 7 of 19 digests
     (embedded model, code of 388afed): it announces a point instead of making it."""
     first = "Le projet promet des emplois dans la région."
-    raw = f"{first} Cependant, il est important de noter que le coût reste inconnu."
-    assert clean_prose(raw, max_paragraphs=1) == f"{first} Cependant, le coût reste inconnu."
-    raw = f"{first} Il convient de rappeler qu'il s'agit d'un premier pas."
-    assert clean_prose(raw, max_paragraphs=1) == f"{first} Il s'agit d'un premier pas."
-    raw = f"{first} Mais il faut souligner que Paris n'a rien signé."
-    assert clean_prose(raw, max_paragraphs=1) == f"{first} Mais Paris n'a rien signé."
-    # With an adverb on either side of its verb (the 54 digests of 2026-12-07).
-    raw = f"{first} Il est également important de noter que Roger Moore a tourné sept films."
-    assert clean_prose(raw, max_paragraphs=1) == f"{first} Roger Moore a tourné sept films."
-    raw = f"{first} Cependant, il est important de noter également que la situation change."
-    assert clean_prose(raw, max_paragraphs=1) == f"{first} Cependant, la situation change."
-    raw = f"{first} Il est donc important de noter que la mémoire est mal traitée."
-    assert clean_prose(raw, max_paragraphs=1) == f"{first} La mémoire est mal traitée."
+    for written, mended in (
+        ("Cependant, il est important de noter que le coût reste inconnu.", "Cependant, le coût reste inconnu."),
+        ("Il convient de rappeler qu'il s'agit d'un premier pas.", "Il s'agit d'un premier pas."),
+        ("Mais il faut souligner que Paris n'a rien signé.", "Mais Paris n'a rien signé."),
+        # With an adverb on either side of its verb (the 54 digests of 2026-12-07).
+        ("Il est également important de noter que Roger Moore a tourné.", "Roger Moore a tourné."),
+        ("Cependant, il est important de noter également que la situation change.", "Cependant, la situation change."),
+        ("Il est donc important de noter que la mémoire est mal traitée.", "La mémoire est mal traitée."),
+    ):
+        assert clean_prose(f"{first} {written}", max_paragraphs=1) == f"{first} {mended}"
     for kept in (
         f"{first} Il est important de noter que rien.",  # too little left for a sentence
         f"{first} Il est important de protéger les sols.",  # a claim, not a formula
