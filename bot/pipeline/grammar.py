@@ -29,24 +29,28 @@ from __future__ import annotations
 import re
 
 _MASCULINE = frozenset({"le", "un", "du", "au", "ce", "cet"})
-_FEMININE = frozenset({"la", "une", "cette"})
 _DETERMINER = re.compile(
     r"(?<![\w-])(?:(?<=[dDu]['’])|(?<!['’]))(?P<det>le|la|un|une|du|au|ce|cet|cette|Le|La|Un|Une|Du|Au|Ce|Cet|Cette)"
     r" (?P<noun>[^\W\d_][\w-]*)(?![\w'’])"
 )
-# Nouns of both genders with two meanings (« le livre » / « la livre »), or whose gender is the
-# person's (« un mort » / « la mort » is the one homograph of the 54 digests): never mended.
-_TWO_GENDERS = frozenset(
-    """
+# Never mended: nouns of both genders with two meanings (« le livre » / « la livre »; « un mort » / « la
+# mort » is the one homograph of the 54 digests), words after an article that are not its noun
+# (« le plus », « un des »), adjectives of one form for both genders that go before a noun (« la jeune
+# femme »: not the noun's gender), and nouns of a person, whose gender is the person's.
+_HOMOGRAPHS = """
     mort tour livre poste manche mode voile critique physique somme mémoire solde vase moule page
     poêle greffe crêpe mousse vague radio aide garde guide barbe enseigne espace merci office pendule
+"""
+_NOT_NOUNS = """
     plus moins mieux même tout autre des les deux trois quatre cinq six sept huit dix cent mille
     jeune simple unique véritable vaste rapide large énorme immense terrible propre pauvre célèbre
     faible libre double probable possible
+"""
+_PERSONS = """
     ministre juge enfant élève collègue membre responsable porte-parole pilote adulte cadre camarade
     complice concierge interprète athlète malade adjoint partenaire maire secrétaire
-    """.split()
-)
+"""
+_NEVER_MENDED = frozenset(f"{_HOMOGRAPHS} {_NOT_NOUNS} {_PERSONS}".split())
 # ...and nouns of a person whose gender is the person's, by their ending (« une septuagénaire », « un
 # journaliste », « une psychologue »): « la ministre » in the article is no reason to write of another
 # minister as a woman.
@@ -132,7 +136,7 @@ def mend_gender(text: str, article: str) -> tuple[str, int]:
     for m in _DETERMINER.finditer(text):
         det, noun = m.group("det"), m.group("noun").lower()
         mine = "m" if det.lower() in _MASCULINE else "f"
-        if noun in _TWO_GENDERS or noun.endswith(_PERSON_ENDINGS) or known.get(noun) != ({"m", "f"} - {mine}):
+        if noun in _NEVER_MENDED or noun.endswith(_PERSON_ENDINGS) or known.get(noun) != ({"m", "f"} - {mine}):
             continue
         if _pronoun_like(det, noun, text, m.start()) or not _ends_noun_phrase(text, m.end()):
             continue
