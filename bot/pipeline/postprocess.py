@@ -176,6 +176,21 @@ def _mend_uncertain_if(para: str) -> str:
     return _UNCERTAIN_IF.sub(mended, para)
 
 
+# « … noter que X et que Y »: the formula gone, its second « que » is left bound to nothing (« La justice
+# iranienne est une autorité impartiale et que ses décisions … », orangesum-6 on 2026-12-07).
+_AND_THAT = re.compile(r"\bet qu(?:e\s+|['’])(?=\w)")
+_THAT = re.compile(r"\bqu(?:e\b|['’])")
+
+
+def _unbound_and_that(rest: str) -> str:
+    """`rest`, what followed a dropped « … que », with its « et que » made « et »; unless a « que » of
+    its own comes first, to which that « et que » may belong (« X dit que A et que B »)."""
+    m = _AND_THAT.search(rest)
+    if m is None or _THAT.search(rest, 0, m.start()):
+        return rest
+    return f"{rest[: m.start()]}et {rest[m.end() :]}"
+
+
 def _drop_filler(para: str) -> str:
     """`para` with « il est important de noter que » and its kin taken out of each sentence."""
     if not _FILLER.search(para):
@@ -189,6 +204,7 @@ def _drop_filler(para: str) -> str:
             kept.append(sentence)
             continue
         head = sentence[: match.start()]
+        rest = _unbound_and_that(rest)
         kept.append(head + rest if head.strip() else _capitalized(rest))
     return " ".join(kept)
 

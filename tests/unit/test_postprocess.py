@@ -517,6 +517,16 @@ def test_a_stock_formula_inside_a_sentence_goes_and_its_point_stays() -> None:
         ("Il est également important de noter que Roger Moore a tourné.", "Roger Moore a tourné."),
         ("Cependant, il est important de noter également que la situation change.", "Cependant, la situation change."),
         ("Il est donc important de noter que la mémoire est mal traitée.", "La mémoire est mal traitée."),
+        # Its second « que » goes with it (orangesum-6), not one of the point's own (« dit que … et que »).
+        (
+            "Il est également important de rappeler que la justice est impartiale et que ses décisions sont fondées.",
+            "La justice est impartiale et ses décisions sont fondées.",
+        ),
+        ("Il faut noter qu'il est parti et qu'elle reste.", "Il est parti et elle reste."),
+        (
+            "Il faut noter que le maire dit que la ville paie et que l'État aide.",
+            "Le maire dit que la ville paie et que l'État aide.",
+        ),
     ):
         assert clean_prose(f"{first} {written}", max_paragraphs=1) == f"{first} {mended}"
     for kept in (
