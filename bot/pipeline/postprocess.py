@@ -372,9 +372,9 @@ def _stems(text: str) -> set[str]:
     return {_ascii(w)[:5] for w in content_words(text) if w not in _AUXILIARIES}
 
 
-def _adds_words(sentence: str, earlier: str) -> bool:
+def _adds_words(sentence: str, known: set[str]) -> bool:
     mine = _stems(sentence) - _LINK_STEMS
-    new = mine - _stems(earlier)
+    new = mine - known
     return bool(new) and len(new) >= NEW_WORDS_SHARE * len(mine)
 
 
@@ -417,12 +417,18 @@ def _loops_within(sentence: str) -> bool:
     return False
 
 
-def _restates(sentence: str, earlier: str) -> bool:
-    """Whether `sentence` says again what `earlier`, a sentence of an earlier part, said."""
+def _restates(sentence: str, earlier: str, seen_stems: set[str]) -> bool:
+    """Whether `sentence` says again what `earlier`, a sentence of an earlier part, said.
+
+    Its own words must be new to the earlier parts (`seen_stems`), not only to `earlier`: a sentence
+    close to one of the recap whose other words come from elsewhere in the digest is the recap again,
+    its pronoun resolved (« … des affinités avec Charles Aznavour » for « … avec qui il avait des
+    affinités », orangesum-36's neutral view, 2026-12-07) or two of its facts joined.
+    """
     similarity = rouge_l(sentence, earlier)
     if similarity >= RESTATED_SIMILARITY:
         return True
-    return similarity >= REPEAT_SIMILARITY and not _adds_words(sentence, earlier)
+    return similarity >= REPEAT_SIMILARITY and not _adds_words(sentence, seen_stems)
 
 
 def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
@@ -431,10 +437,11 @@ def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
     Greedy decoding of a small model loops: a sentence written two or three times, a chain of
     near-copies that differ by a word ("Les faits concernent …" × 6), or the pessimistic view
     repeating a sentence of the optimistic one, or one sentence saying the same words twice. The first
-    occurrence stays. A sentence close to one of an earlier part stays if it brings words of its own
-    (`NEW_WORDS_SHARE`).
+    occurrence stays. A sentence close to one of an earlier part stays if it brings words of its own,
+    new to the earlier parts (`NEW_WORDS_SHARE`).
     """
     previous = split_sentences(seen) if seen else []
+    seen_stems = _stems(seen)
     kept: list[str] = []
     openings: dict[tuple[str, ...], int] = {}
     out: list[str] = []
@@ -446,7 +453,7 @@ def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
                 continue
             if any(rouge_l(sentence, earlier) >= REPEAT_SIMILARITY for earlier in kept):
                 continue
-            if any(_restates(sentence, earlier) for earlier in previous):
+            if any(_restates(sentence, earlier, seen_stems) for earlier in previous):
                 continue
             if len(opening) == 3 and openings.get(opening, 0) >= SAME_OPENING_MAX:
                 continue

@@ -420,6 +420,34 @@ def test_a_sentence_restating_an_earlier_part_goes_whatever_links_it_adds(earlie
 
 
 @pytest.mark.parametrize(
+    ("earlier", "sentence"),
+    [
+        # orangesum-36's neutral view (2026-12-07): the recap's sentence, its « il » named from the recap.
+        (
+            "Le fils de Charles Aznavour prépare un album. Ce pourrait être des chanteurs avec qui il avait des "
+            "affinités, de la nouvelle génération.",
+            "Cela pourrait être des chanteurs qui ont des affinités avec Charles Aznavour, de la nouvelle génération.",
+        ),
+        # orangesum-10's optimistic view: the recap's quotation, its people taken from the recap's first sentence.
+        (
+            "Jacques Chirac et Emmanuel Macron se sont rendus à son domicile. La visite a été « un moment de grande "
+            "qualité et de grande courtoisie », rapporte la fille de l'ex-président.",
+            "La visite de Jacques Chirac et Emmanuel Macron à leur domicile a été un moment de grande qualité et "
+            "courtoisie, selon la fille de l'ex-président.",
+        ),
+    ],
+)
+def test_a_sentence_close_to_an_earlier_one_with_only_words_of_the_earlier_parts_goes(
+    earlier: str, sentence: str
+) -> None:
+    kept = "Les syndicats y voient une atteinte au dialogue social."
+    assert clean_prose(f"{sentence} {kept}", max_paragraphs=1, seen=earlier) == kept
+    # Alone, without the sentence that gave it its other words, it brings words of its own.
+    closest = earlier.split(". ")[-1]
+    assert clean_prose(sentence, max_paragraphs=1, seen=closest) == sentence
+
+
+@pytest.mark.parametrize(
     "looped",
     [
         # fr02 and fr04's neutral views (embedded model, 2026-11-23 samples).
