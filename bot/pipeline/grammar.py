@@ -21,7 +21,8 @@ rupture »).
 
 Likewise a name the article only ever writes after « à » (« à Paris », « à RTL ») does not take « au »
 in the digest (`mend_name_prepositions`); and the verbs French conjugates with « être » take it
-(`mend_auxiliaries`: « a été décédé » → « est décédé »).
+(`mend_auxiliaries`: « a été décédé » → « est décédé »), and a noun after a plural determiner takes
+the plural the article gives it (`mend_number`: « les trottinette » → « les trottinettes »).
 """
 
 from __future__ import annotations
@@ -214,3 +215,59 @@ def mend_auxiliaries(text: str) -> tuple[str, int]:
     """`text` with « est décédé » for « a été décédé » (and « sont morts » for « ont été morts », …),
     and how many were mended."""
     return _AVOIR_ETE.subn(lambda m: f"{_ETRE[m.group('aux')]} {m.group('verb')}", text)
+
+
+# The number of a noun after a plural determiner: « leurs émotion », « les trottinette », « les regard »,
+# « des compensation » (the 54 digests of 2026-12-07 and the run before, one or two a run), and « leur
+# vacances » the other way. Only where the article settles it: it writes the plural form, and never
+# the singular form after a plural determiner. « les » after a subject or « ne » is the object
+# pronoun (« il les porte »: the article's « les portes » is no reason to touch it).
+_PLURAL_DETERMINERS = "les|des|ces|ses|mes|tes|nos|vos|leurs|aux|plusieurs|quelques"
+_AFTER_PLURAL = re.compile(
+    rf"(?<![\w'’-])(?P<det>(?i:{_PLURAL_DETERMINERS})) (?P<word>[a-zà-öø-ÿœ][a-zà-öø-ÿœ-]+[^\W\d_sxz])(?![\w'’-])"
+)
+_LEUR = re.compile(r"(?<![\w'’-])(?P<det>[Ll]eur) (?P<word>[a-zà-öø-ÿœ][a-zà-öø-ÿœ-]*[sx])(?![\w'’-])")
+# Words of three letters or more that stay as they are after a plural determiner: numbers (« les cent
+# jours »), pronouns and conjunctions (« plusieurs que », « des leur ») and the verbs after the object
+# pronoun « les » (« pour les aider » has no plural in the article anyway).
+_INVARIABLE = frozenset(
+    "cent mille vingt quatre zéro lui leur que qui une dont pour par sur avec sans mais car".split()
+)
+
+
+def _plural(word: str) -> str:
+    if word.endswith(("eau", "eu")):
+        return f"{word}x"
+    return f"{word}s"
+
+
+def mend_number(text: str, article: str) -> tuple[str, int]:
+    """`text` with a noun put in the plural after a plural determiner, and « leur » made « leurs »
+    before a plural noun, where the article settles the number; and how many were mended."""
+    words = {w.lower() for w in re.findall(r"[^\W\d_][\w-]*", article)}
+    after_plural = {m.group("word").lower() for m in _AFTER_PLURAL.finditer(article)}
+    after_leur = {m.group("word").lower() for m in _LEUR.finditer(article)}
+    leurs = {w.lower() for w in re.findall(r"(?<![\w'’-])[Ll]eurs ([^\W\d_][\w-]*)", article)}
+    mended = 0
+
+    def plural(m: re.Match[str]) -> str:
+        nonlocal mended
+        det, word = m.group("det"), m.group("word")
+        lower = word.lower()
+        if lower in _INVARIABLE or lower in after_plural or _plural(lower) not in words:
+            return m.group()
+        if det.lower() == "les" and _previous_word(m.string, m.start()) in _SUBJECTS:
+            return m.group()
+        mended += 1
+        return f"{det} {_plural(word)}"
+
+    def leurs_(m: re.Match[str]) -> str:
+        nonlocal mended
+        word = m.group("word").lower()
+        if word not in leurs or word in after_leur:
+            return m.group()
+        mended += 1
+        return f"{m.group('det')}s {m.group('word')}"
+
+    text = _AFTER_PLURAL.sub(plural, text)
+    return _LEUR.sub(leurs_, text), mended

@@ -27,7 +27,7 @@ from bot.pipeline.bans import NO_BAR, BarredTokens, NameBar, name_bar
 from bot.pipeline.checks import BASIC_PROBLEMS, FACTUAL_PARTS, Verdict, check_part
 from bot.pipeline.condense import Condensed, condense, split_sentences
 from bot.pipeline.disputes import reports_dispute
-from bot.pipeline.grammar import mend_auxiliaries, mend_gender, mend_name_prepositions
+from bot.pipeline.grammar import mend_auxiliaries, mend_gender, mend_name_prepositions, mend_number
 from bot.pipeline.postprocess import (
     PART_FILES,
     build_hook,
@@ -283,6 +283,7 @@ class Summarizer:
             "genders_mended": 0.0,  # « la taux » where the article says « le taux »: « le taux »
             "prepositions_mended": 0.0,  # « au RTL » where the article says « à RTL »: « à RTL »
             "auxiliaries_mended": 0.0,  # « a été décédé »: « est décédé »
+            "numbers_mended": 0.0,  # « les trottinette » where the article says « les trottinettes »
             "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
             "repeats_cut": 0.0,  # parts kept without a retry, a sentence repeating an earlier part cut
             # 1: the article reports a dispute, the neutral view opens on its camps
@@ -602,6 +603,8 @@ def _mend_grammar(text: str, article: str, stats: dict[str, float]) -> str:
     stats["prepositions_mended"] += mended
     text, mended = mend_auxiliaries(text)
     stats["auxiliaries_mended"] += mended
+    text, mended = mend_number(text, article)
+    stats["numbers_mended"] += mended
     return text
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.pipeline.grammar import genders, mend_auxiliaries, mend_gender, mend_name_prepositions
+from bot.pipeline.grammar import genders, mend_auxiliaries, mend_gender, mend_name_prepositions, mend_number
 
 
 @pytest.mark.parametrize(
@@ -148,3 +148,60 @@ def test_verbs_conjugated_with_etre_take_etre() -> None:
     # A real passive, and words that only begin like one of these verbs.
     for kept in ("Le chien a été sorti.", "Il a été nommé.", "Il a été mortifié.", "Ils ont été partiellement payés."):
         assert mend_auxiliaries(kept) == (kept, 0)
+
+
+@pytest.mark.parametrize(
+    ("written", "article", "mended"),
+    [
+        # The slips of the 54 digests of 2026-12-07, with the article's words that settle the number.
+        (
+            "la sécurité de la ville et les trottinette électriques.",
+            "Le port du casque pour les trottinettes électriques.",
+            "la sécurité de la ville et les trottinettes électriques.",
+        ),
+        ("réclamer des compensation pour", "Ils demandent des compensations.", "réclamer des compensations pour"),
+        ("mais les regard se tournent", "Tous les regards sont braqués sur lui.", "mais les regards se tournent"),
+        (
+            "Les Français doivent réserver leur vacances d'été.",
+            "Les Français sont invités à réserver leurs vacances.",
+            "Les Français doivent réserver leurs vacances d'été.",
+        ),
+        # A human summary of OrangeSum's test set (item 1238) and BARThez's (item 1295).
+        (
+            "l'interdiction des rassemblement de",
+            "les rassemblements de plus de 10 personnes",
+            "l'interdiction des rassemblements de",
+        ),
+        ("des kiwi italiens", "les kiwis sont francisés", "des kiwis italiens"),
+        (
+            "au printemps des nouveau projets",
+            "De nouveaux projets voient le jour.",
+            "au printemps des nouveaux projets",
+        ),
+    ],
+)
+def test_a_noun_after_a_plural_determiner_takes_the_plural_the_article_gives(
+    written: str, article: str, mended: str
+) -> None:
+    assert mend_number(written, article) == (mended, 1)
+
+
+@pytest.mark.parametrize(
+    ("written", "article"),
+    [
+        # The object pronoun: « les portes » in the article is another word.
+        ("Le vent souffle et il les porte loin.", "Les portes de la ville sont fermées."),
+        # Not a noun: « plusieurs de ses … », « des leurs », a name (« aux Emmy Awards »), a number.
+        ("comme plusieurs de ses amis", "Des amis de ses parents."),
+        ("Les cent jours de Napoléon", "Des cents et des mille."),
+        ("Elle a triomphé aux Emmy Awards.", "Les Emmys de la télévision."),
+        # The article writes the singular after a plural determiner itself, or has no plural form.
+        ("des sushi frais", "des sushi et des sushis"),
+        ("leurs émotion", "Une émotion vive."),
+        # « leur » the pronoun, and « leur » before a word the article also writes after « leur ».
+        ("Cela leur donnes des ailes", "Il leur donne des ailes."),
+        ("leur vacances", "leur vacances et leurs vacances"),
+    ],
+)
+def test_a_number_the_article_does_not_settle_is_left_alone(written: str, article: str) -> None:
+    assert mend_number(written, article) == (written, 0)

@@ -542,24 +542,24 @@ async def test_an_analogy_ending_on_a_statement_is_led_into_its_question() -> No
 
 async def test_an_article_of_the_wrong_gender_is_mended_from_the_article() -> None:
     """orangesum-41's recap (2026-12-07) read « La taux de positivité » where the article said « le
-    taux »: the article tells the noun's gender, in the parts and in the hook; and whether a name
-    takes « au » (orangesum-22's « au Paris »)."""
+    taux »: the article tells the noun's gender, in the parts and in the hook; whether a name
+    takes « au » (orangesum-22's « au Paris »); and a noun's number (« des essai »)."""
 
     def script(r: GenerationRequest) -> str:
         key = _which(r)
         if key in ("récapitulatif", "accroche"):
             return f"Sur la glyphosate, {_prose(key)[4:]}"
         if key == "neutre":
-            return f"Sur {_prose(key)[4:-1]} au Lyon où un essai a été parti."
+            return f"Sur {_prose(key)[4:-1]} au Lyon où un essai a été parti après des essai."
         return _distinct(r)
 
-    article = replace(ARTICLE, text=f"{ARTICLE.text} Un essai a lieu à Lyon.")
+    article = replace(ARTICLE, text=f"{ARTICLE.text} Un essai a lieu à Lyon, après trois essais.")
     digest, _backend = await _run(script, article=article)
     assert digest.parts[Part.RECAP].startswith("Sur le glyphosate, récapitulatif0")
     assert digest.parts[Part.ACCROCHE].startswith("Sur le glyphosate, accroche0")
-    assert digest.parts[Part.NEUTRE].endswith(" à Lyon où un essai est parti.")
+    assert digest.parts[Part.NEUTRE].endswith(" à Lyon où un essai est parti après des essais.")
     assert digest.stats["genders_mended"] == 2 and digest.stats["prepositions_mended"] == 1
-    assert digest.stats["auxiliaries_mended"] == 1
+    assert digest.stats["auxiliaries_mended"] == 1 and digest.stats["numbers_mended"] == 1
 
 
 async def test_the_closing_question_is_mended_as_the_parts_are() -> None:
