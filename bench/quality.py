@@ -219,7 +219,7 @@ def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
         f"{total('people_dropped')} (names kept out while it was written: {total('names_avoided')}), "
         f"stray foreign words {total('foreign_dropped')}, ending on a word cut short "
         f"{total('truncated_dropped')}, speaking as « je » {total('first_person_dropped')}, restating an "
-        f"instruction {total('echoes_dropped')}; glued words split "
+        f"instruction {total('echoes_dropped')}, generic advice in a view {total('advice_dropped')}; glued words split "
         f"{total('unglued_words')}, elisions mended {total('elisions_mended')}, "
         f"accents mended {total('accents_mended')}, articles of the wrong gender mended {total('genders_mended')}, "
         f"« au » before a name the article gives after « à » mended {total('prepositions_mended')}, "

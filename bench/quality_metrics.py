@@ -22,6 +22,7 @@ from bot.pipeline.textmetrics import (
     copy_rate,
     facts,
     first_person,
+    grounded_share,
     is_french,
     ngrams,
     rouge_l,
@@ -39,6 +40,7 @@ __all__ = [
     "FRENCH_HINTS",
     "copy_rate",
     "facts",
+    "grounded_share",
     "is_french",
     "ngrams",
     "rouge_l",
@@ -73,24 +75,6 @@ def structure_ok(markdown: str) -> bool:
         positions.append(markdown.index(marker))
     hook = markdown[: positions[0]].strip()
     return bool(hook) and positions == sorted(positions)
-
-
-#: Letters of a word compared by `grounded_share` ("retraites" and "retraite" match, "réforme" and
-#: "réformer" too; a 1.5B model's paraphrase rarely keeps more).
-GROUNDING_PREFIX = 5
-_HASHTAG = re.compile(r"#\w+")
-
-
-def grounded_share(text: str, *references: str) -> float:
-    """Share of the text's content words (5 letters or more, hashtags left out) that begin like a word
-    of the references: how much of a part stays on the article's subject. A hook announcing "la
-    nouvelle sur les retraites" for a page on Berlin's sights scores near 0; a faithful one, about 0.5
-    (the rest is the part's own wording: "nouvelle", "importante")."""
-    content = [w for w in words(_HASHTAG.sub(" ", text)) if len(w) >= GROUNDING_PREFIX and w.isalpha()]
-    if not content:
-        return 1.0
-    stems = {w[:GROUNDING_PREFIX] for ref in references for w in words(ref) if len(w) >= GROUNDING_PREFIX}
-    return sum(w[:GROUNDING_PREFIX] in stems for w in content) / len(content)
 
 
 @dataclass

@@ -32,6 +32,7 @@ from bot.pipeline.postprocess import (
     PART_FILES,
     build_hook,
     clean_prose,
+    drop_advice_sentences,
     drop_first_person_sentences,
     drop_instruction_echoes,
     drop_opening_link,
@@ -103,6 +104,8 @@ def code_revision() -> str:
 #: states one side, often the other, and none of its instruction (bench/RESULTS.md § "The neutral
 #: view opens « D'un côté, »").
 FORCED_OPENINGS = {Part.EXEMPLE: "Imaginez que", Part.NEUTRE: "D'un côté,"}
+#: The parts that argue (DIGEST_FORMAT: the views), where generic advice goes (`drop_advice_sentences`).
+ARGUED_PARTS = frozenset({Part.NEUTRE, Part.OPTIMISTE, Part.PESSIMISTE})
 #: Where the article reports opposed positions (bot/pipeline/disputes.py), the neutral view opens on
 #: the camps: « D'un côté, ceux qui » makes the model name the other side too, and retell the
 #: article less. Not everywhere: on news without sides it invents one (bench/RESULTS.md § "The
@@ -272,6 +275,7 @@ class Summarizer:
             "unsupported_dropped": 0.0,  # sentences of the factual parts naming a fact not in the article
             "question_turns": 0.0,  # turns asking for the analogy's closing question (QUESTION_LEAD)
             "people_dropped": 0.0,  # sentences of the analogy naming the article's people
+            "advice_dropped": 0.0,  # a view's generic advice: « Il est donc crucial de respecter les règles. »
             "names_avoided": 0.0,  # steps at which a barred name's token was the analogy's best-scored one
             "foreign_dropped": 0.0,  # sentences holding stray English or German words
             "truncated_dropped": 0.0,  # sentences ending on a word cut short ("… pas oblig.")
@@ -458,6 +462,9 @@ class Summarizer:
                 if part is Part.EXEMPLE:
                     cleaned, dropped = drop_sentences_naming_people(cleaned, job.article)
                     stats["people_dropped"] += dropped
+                if part in ARGUED_PARTS:
+                    cleaned, dropped = drop_advice_sentences(cleaned, f"{job.article}\n{seen}")
+                    stats["advice_dropped"] += dropped
                 cleaned = drop_opening_link(cleaned)
                 if prefix and cleaned:
                     cleaned = join_prefix(prefix, cleaned)

@@ -9,6 +9,7 @@ from bot.pipeline.postprocess import (
     build_hook,
     choose_emoji,
     clean_prose,
+    drop_advice_sentences,
     drop_first_person_sentences,
     drop_instruction_echoes,
     drop_opening_link,
@@ -773,3 +774,32 @@ def test_sentences_restating_an_instruction_go_not_those_sharing_a_few_words() -
     alone = "Ce qui s'est passé, qui est concerné, quand."
     assert drop_instruction_echoes(alone, asked) == (alone, 0)
     assert drop_instruction_echoes(view, []) == (view, 0)
+
+
+@pytest.mark.parametrize(
+    "advice",
+    [
+        # Closing pessimistic views of the 54 digests of 2026-12-07 (orangesum-0, -6, -34).
+        "Il est donc crucial de respecter les règles et les normes de comportement.",
+        "Il est important de vérifier les informations et de faire des recherches supplémentaires.",
+        "Cependant, il est donc important de prendre des mesures préventives pour éviter les maladies.",
+        "C'est essentiel d'agir avec prudence et de rester vigilant.",
+    ],
+)
+def test_generic_advice_closing_a_view_goes(advice: str) -> None:
+    article = "Le gouvernement appelle les Français à réserver leurs vacances d'été pour relancer le tourisme."
+    view = "Le tourisme pourrait ne pas repartir si les Français hésitent encore à réserver."
+    assert drop_advice_sentences(f"{view} {advice}", article) == (view, 1)
+
+
+def test_advice_on_the_article_s_subject_and_the_stock_formula_stay() -> None:
+    article = "Les cumuls de pluie ont provoqué des inondations ; les mesures préventives ont manqué."
+    # Advice on the article's own subject (orangesum-19: 0.6 of its words are the article's).
+    grounded = "Il est important de prendre des mesures préventives et de prévoir les cumuls de pluie."
+    assert drop_advice_sentences(grounded, article) == (grounded, 0)
+    # « il est important de noter que … » is `_FILLER`'s: the formula goes, not its point.
+    noted = "La pluie reviendra. Il est important de noter que la saison commence."
+    assert drop_advice_sentences(noted, article) == (noted, 0)
+    # A view made only of advice stays as it is (its check then asks for another attempt).
+    only = "Il est crucial de rester prudent."
+    assert drop_advice_sentences(only, article) == (only, 0)
