@@ -1063,6 +1063,27 @@ def hashtags_from(text: str, article: Article, *, limit: int = 4, digest_text: s
     return ["#" + t for t in tags[:limit]]
 
 
+# The hook's instruction (« annoncent la nouvelle … et pourquoi elle compte ») said back as a frame:
+# « Une nouvelle importante : les obsèques de … », « … une nuit de malheur. Ce qui compte : Les
+# automobilistes sont invités … » (orangesum-3, -15, 2026-12-07). The frame goes, what it announces
+# stays. And a hook about the digest instead of the news, « Un résumé factuel de l'article sur les
+# sites les plus terrifiants de Berlin. » (tricky03), goes whole: the recap's first sentence stands in.
+_HOOK_FRAME = re.compile(
+    r"(?:^|(?<=[.!?…] ))(?:une (?:nouvelle|information) (?:importante|qui compte)|ce qui compte|pourquoi (?:elle|cela)"
+    r" compte|la nouvelle)\s*:\s*(\w)",
+    re.IGNORECASE,
+)
+_ABOUT_THE_DIGEST = re.compile(r"^(?:un|ce|le) résumé\b[^.!?…]*\b(?:article|texte)\b", re.IGNORECASE)
+
+
+def _without_hook_frames(body: str) -> str:
+    body = _HOOK_FRAME.sub(lambda m: m.group(1).upper(), body)
+    sentences = split_sentences(body)
+    if not any(_ABOUT_THE_DIGEST.match(s) for s in sentences):
+        return body
+    return " ".join(s for s in sentences if not _ABOUT_THE_DIGEST.match(s))
+
+
 def build_hook(raw: str, article: Article, recap: str, *, max_chars: int = 280) -> str:
     """One or two whole sentences + one emoji + 2-4 hashtags, within `max_chars`."""
     tags = hashtags_from(raw, article, digest_text=recap)
@@ -1071,6 +1092,7 @@ def build_hook(raw: str, article: Article, recap: str, *, max_chars: int = 280) 
     body = clean_prose(body, max_paragraphs=1)
     body = re.sub(r"[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F]", "", body)  # the code adds the emoji
     body = re.sub(r"\s+", " ", body).strip().strip('"«» ')
+    body = _without_hook_frames(body)
     if not body:
         body = split_sentences(recap)[0] if recap else article.title
     suffix = f" {emoji} {' '.join(tags)}"

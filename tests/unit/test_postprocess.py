@@ -803,3 +803,34 @@ def test_advice_on_the_article_s_subject_and_the_stock_formula_stay() -> None:
     # A view made only of advice stays as it is (its check then asks for another attempt).
     only = "Il est crucial de rester prudent."
     assert drop_advice_sentences(only, article) == (only, 0)
+
+
+@pytest.mark.parametrize(
+    ("raw", "body"),
+    [
+        # The hook's instruction said back as a frame (orangesum-3, -15, 2026-12-07): the frame goes.
+        (
+            "Une nouvelle importante : les obsèques de François Hollande sont organisées mardi. #Obsèques #Ehpad",
+            "Les obsèques de François Hollande sont organisées mardi.",
+        ),
+        (
+            "Des automobilistes ont passé une nuit de malheur sur l'A10. Ce qui compte : les automobilistes sont "
+            "invités à emprunter la sortie 11. #A10 #Neige",
+            "Des automobilistes ont passé une nuit de malheur sur l'A10. Les automobilistes sont invités à "
+            "emprunter la sortie 11.",
+        ),
+        # A hook about the digest, not the news (tricky03): the recap's first sentence stands in.
+        (
+            "Un résumé factuel de l'article sur les sites les plus terrifiants de Berlin. #Berlin #Sites",
+            "La réforme est contestée par les syndicats.",
+        ),
+        # « le résumé » of something else, and « la nouvelle » as a subject, are the news.
+        (
+            "Le résumé des épisodes de la série est diffusé. La nouvelle saison commence. #Série #France2",
+            "Le résumé des épisodes de la série est diffusé. La nouvelle saison commence.",
+        ),
+    ],
+)
+def test_the_hook_announces_the_news_not_its_instruction(raw: str, body: str) -> None:
+    hook = build_hook(raw, ARTICLE, "La réforme est contestée par les syndicats. Elle sera votée en mai.")
+    assert hook.startswith(f"{body} ")
