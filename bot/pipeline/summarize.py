@@ -74,8 +74,8 @@ NAMELESS = frozenset({Part.EXEMPLE})
 #: (which PromptSet.version hashes): a change to any of them makes the digests written before stale,
 #: so their source is part of the digest cache key (`Summarizer.revision`).
 TEXT_MODULES = (
-    "anticopy", "bans", "checks", "condense", "decode", "disputes", "extract", "hashtags", "postprocess", "prompts",
-    "summarize", "textmetrics",
+    "anticopy", "bans", "checks", "condense", "decode", "disputes", "extract", "grammar", "hashtags", "postprocess",
+    "prompts", "summarize", "textmetrics",
 )  # fmt: skip
 
 

@@ -634,6 +634,7 @@ async def test_the_analogy_does_not_name_the_article_s_people_even_in_its_questi
 
 
 def test_the_code_revision_changes_with_any_text_module_s_source(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import ast
     from pathlib import Path
 
     import bot.pipeline.summarize as summarize
@@ -651,6 +652,15 @@ def test_the_code_revision_changes_with_any_text_module_s_source(tmp_path) -> No
     here = Path(summarize.__file__).parent
     assert "summarize" in summarize.TEXT_MODULES and "checks" in summarize.TEXT_MODULES
     assert all((here / f"{name}.py").is_file() for name in summarize.TEXT_MODULES)
+    # ...and every pipeline module they import is one of them (grammar.py was missing: its mends
+    # changed the digests while the cached ones, written before, were still served).
+    imported = {
+        node.module.rsplit(".", 1)[1]
+        for name in summarize.TEXT_MODULES
+        for node in ast.walk(ast.parse((here / f"{name}.py").read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bot.pipeline.")
+    }
+    assert imported <= set(summarize.TEXT_MODULES), imported - set(summarize.TEXT_MODULES)
 
 
 @pytest.mark.parametrize(
