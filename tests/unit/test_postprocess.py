@@ -167,6 +167,11 @@ def test_emoji_and_hashtags_follow_topic() -> None:
     # Tags the article does not speak of are the prompt's example, not the topic (fr21, surveillance law).
     tags = hashtags_from("texte #Retraites #Travail #IA", ai)
     assert "#Retraites" not in tags and "#Travail" not in tags and tags[0] == "#IA" and len(tags) >= 2
+    # A phrase the model coined from the article's words (orangesum-44's #FilmSerie, 2026-12-07) comes
+    # last, like a common word; one the article writes (« données publiques ») is a topic.
+    assert hashtags_from("texte #IA #SourceModèles #OpenSource", ai) == ["#IA", "#OpenSource"]
+    assert hashtags_from("texte #DonnéesPubliques #IA", ai) == ["#DonnéesPubliques", "#IA"]
+    assert hashtags_from("texte #SourceModèles", ai) == ["#IA", "#Modèles"]  # the article's own, instead
 
 
 def test_reference_line_names_redirect_site_author_date() -> None:
