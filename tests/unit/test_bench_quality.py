@@ -49,6 +49,7 @@ def test_the_checks_line_sums_each_digests_counts() -> None:
             "regenerated_parts": 2,
             "retried_neutre": 2,
             "retries_kept": 1,
+            "advice_dropped": 1,
             "retry_seconds": 30,
             "last_resorts": 1,
             "seconds": 90,
@@ -61,7 +62,7 @@ def test_the_checks_line_sums_each_digests_counts() -> None:
     assert "last attempts at an empty view (opened for it): 1; fallback parts: 0" in line
     assert "naming people in the analogy 1 (names kept out while it was written: 2), stray foreign words 3" in line
     assert "ending on a word cut short 1" in line
-    assert "restating an instruction 2;" in line
+    assert "restating an instruction 2, generic advice in a view 1;" in line
     assert "median digest time 70 s" in line
 
 
