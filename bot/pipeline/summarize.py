@@ -436,16 +436,19 @@ class Summarizer:
                 stats["elisions_mended"] += elided
             else:
                 seen = "\n".join(t for p, t in job.earlier.items() if p is not Part.REFERENCE)
-                cleaned = clean_prose(result.text, max_paragraphs=shape.paragraphs, seen=seen)
+                # Words mended before the cleaning, whose restatement test compares words: the
+                # neutral view's « … à unepopulation à risque Covid » was not the recap's « … à une
+                # population à risque Covid » to it, and survived (orangesum-34, 2026-12-07).
                 # The instructions too: when they were anti-copy sources (bench/RESULTS.md § "The
                 # instructions as anti-copy sources"), the model barred from « ce que l'on ignore
                 # encore » wrote « l'onignore »; a glued phrase of an instruction is parted like one
                 # of the article.
                 asked = "\n".join(job.instructions)
-                cleaned, mended = unglue_words(cleaned, f"{job.article}\n{seen}\n{asked}")
+                written, mended = unglue_words(result.text, f"{job.article}\n{seen}\n{asked}")
                 stats["unglued_words"] += mended
-                cleaned, mended = mend_accents(cleaned, f"{job.article}\n{seen}")
+                written, mended = mend_accents(written, f"{job.article}\n{seen}")
                 stats["accents_mended"] += mended
+                cleaned = clean_prose(written, max_paragraphs=shape.paragraphs, seen=seen)
                 cleaned, elided = mend_elisions(_mend_grammar(cleaned, job.article, stats))
                 stats["elisions_mended"] += elided
                 cleaned, dropped = drop_sentences_with_foreign_words(cleaned, job.article)

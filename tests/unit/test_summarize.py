@@ -452,6 +452,24 @@ async def test_a_word_glued_to_escape_an_instruction_is_parted() -> None:
     assert digest.stats["unglued_words"] == 1
 
 
+async def test_a_glued_word_is_parted_before_the_restatement_test() -> None:
+    """orangesum-34's neutral view (2026-12-07) restated the recap with « unepopulation » glued: a
+    word of its own to the restatement test, until the words are mended before it."""
+    restated = "Cela est fort corrélé avec le sentiment de l'appartenance à {} fragile."
+
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "récapitulatif":
+            return _prose("récapitulatif") + " " + restated.format("une population").replace("fort ", "fortement ")
+        if _which(r) == "neutre":
+            return _prose("neutre") + " " + restated.format("unepopulation")
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert digest.parts[Part.RECAP].endswith("à une population fragile.")
+    assert digest.parts[Part.NEUTRE].endswith(_prose("neutre")[len("Sur ") :])
+    assert digest.stats["unglued_words"] == 1
+
+
 async def test_a_part_repeating_another_is_redone_and_the_better_attempt_kept() -> None:
     attempts: list[str] = []
     # Each sentence takes a few words of the optimistic part: no sentence repeats it, the part does.
