@@ -105,6 +105,14 @@ def rouge_l(candidate: str, reference: str) -> float:
     return _f1(_lcs(c, r), len(c), len(r))
 
 
+def rouge_l_precision(candidate: str, reference: str) -> float:
+    """The share of `candidate`'s words in its longest common subsequence with `reference`: how much
+    of a short sentence a long one already holds, which the F-measure hides behind the long one's
+    low recall."""
+    c = words(candidate)
+    return _lcs(c, words(reference)) / len(c) if c else 0.0
+
+
 @functools.lru_cache(maxsize=65536)
 def _frequently_foreign(word: str) -> bool:
     if word in FRENCH_TOO or len(word) < 2 or not word.isalpha():

@@ -428,6 +428,32 @@ def test_a_sentence_restating_an_earlier_part_goes_whatever_links_it_adds(earlie
 @pytest.mark.parametrize(
     ("earlier", "sentence"),
     [
+        # orangesum-14's pessimistic view (2026-12-07): 0.77 of it in the recap's sentence, F 0.56; its
+        # « bonne santé » from the neutral view.
+        (
+            "Son énergie a montré qu'il est toujours en bonne santé. L'homme d'affaires, qui a été absent depuis "
+            "plusieurs semaines, a montré qu'il est toujours en vie et en pleine forme.",
+            "Cependant, l'homme d'affaires est toujours en vie et en bonne santé.",
+        ),
+        # orangesum-16's pessimistic view: 0.83 held, F 0.59.
+        (
+            "Les blessés se retournent contre la Ville de Paris et la municipalité va durcir la réglementation "
+            "pour remettre un peu d'ordre.",
+            "La municipalité va durcir les règles pour remettre un peu d'ordre.",
+        ),
+    ],
+)
+def test_a_short_sentence_held_in_an_earlier_long_one_goes(earlier: str, sentence: str) -> None:
+    kept = "Les syndicats y voient une atteinte au dialogue social."
+    assert clean_prose(f"{sentence} {kept}", max_paragraphs=1, seen=earlier) == kept
+    # Held as much, but with a claim of its own: it stays.
+    claim = sentence[:-1] + ", mais cette annonce inquiète ses créanciers et ses salariés."
+    assert clean_prose(claim, max_paragraphs=1, seen=earlier) == claim
+
+
+@pytest.mark.parametrize(
+    ("earlier", "sentence"),
+    [
         # orangesum-36's neutral view (2026-12-07): the recap's sentence, its « il » named from the recap.
         (
             "Le fils de Charles Aznavour prépare un album. Ce pourrait être des chanteurs avec qui il avait des "
