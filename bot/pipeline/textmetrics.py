@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
@@ -155,10 +156,18 @@ def _opens_name(tokens: Sequence[re.Match[str]], i: int) -> bool:
     return i + 1 < len(tokens) and _capitalised(tokens[i + 1].group(0))
 
 
+@functools.lru_cache(maxsize=4096)
+def _foreign_script(word: str) -> bool:
+    """Whether `word` holds a letter of another script than the Latin one: the embedded model, trained
+    on much Chinese, wrote « Le grand oral est prévu pour durer 20分钟. » in orangesum-20's recap (every
+    54-item run of 2026-12-07)."""
+    return any(c.isalpha() and not unicodedata.name(c, "").startswith("LATIN") for c in word)
+
+
 def stray_foreign(text: str) -> list[str]:
     """The English or German words of a French text, lower-cased: common function words ("the",
     "und") and any word that English or German use far more often than French ("judges",
-    "verrückte").
+    "verrückte"); and any word in another script than the Latin one ("20分钟").
 
     Not counted: words in quotation marks (a title quoted on purpose), a hyphenated compound's words
     ("fast-food", "start-up"), capitalised words (names, and German nouns, whose adjectives give the
@@ -171,6 +180,9 @@ def stray_foreign(text: str) -> list[str]:
     found: list[str] = []
     for i, m in enumerate(tokens):
         word, lower = m.group(0), m.group(0).lower()
+        if _foreign_script(word):
+            found.append(lower)
+            continue
         if text[m.start() - 1 : m.start()] == "-" or text[m.end() : m.end() + 1] == "-":
             continue
         if _capitalised(word):

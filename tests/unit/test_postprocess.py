@@ -325,6 +325,10 @@ def test_sentences_with_stray_foreign_words_are_dropped_unless_a_french_article_
     view = "Le ministre parle de policy. Les députés doutent."
     assert drop_sentences_with_foreign_words(view, french) == (view, 0)
     assert drop_sentences_with_foreign_words("Die S-Bahn ist pünktlich.", german) == ("Die S-Bahn ist pünktlich.", 0)
+    # A word in another script (orangesum-20's recap, 2026-12-07), whatever the article.
+    bac = "Le grand oral dure vingt minutes. Les lycéens le préparent toute l'année."
+    written = "La réforme change le bac. Le grand oral est prévu pour durer 20分钟. Il compte beaucoup."
+    assert drop_sentences_with_foreign_words(written, bac) == ("La réforme change le bac. Il compte beaucoup.", 1)
 
 
 def test_sentences_ending_on_a_word_cut_short_are_dropped_unless_none_would_be_left() -> None:

@@ -60,6 +60,9 @@ def test_stray_foreign_words_include_content_words_and_german() -> None:
     assert stray_foreign(recap) == ["verrückte", "verrücktes"]
     assert stray_foreign("Les juges (judges) ont statué und la loi passe.") == ["judges", "und"]
     assert stray_foreign("The project was approved.") == ["the", "project", "was", "approved"]
+    # Another script than the Latin one: orangesum-20's recap (2026-12-07); French letters are Latin.
+    assert stray_foreign("Le grand oral est prévu pour durer 20分钟.") == ["20分钟"]
+    assert stray_foreign("Une œuvre déjà reçue à l'Élysée, ça ŒUVRE.") == []
 
 
 def test_french_prose_names_quotes_and_loanwords_are_not_stray() -> None:
