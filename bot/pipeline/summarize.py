@@ -35,6 +35,7 @@ from bot.pipeline.postprocess import (
     drop_advice_sentences,
     drop_first_person_sentences,
     drop_instruction_echoes,
+    drop_one_sided_opening,
     drop_opening_link,
     drop_sentences_naming_people,
     drop_sentences_with_foreign_words,
@@ -290,6 +291,7 @@ class Summarizer:
             "numbers_mended": 0.0,  # « les trottinette » where the article says « les trottinettes »
             "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
             "repeats_cut": 0.0,  # parts kept without a retry, a sentence repeating an earlier part cut
+            "one_sided_openings": 0.0,  # « D'un côté, » taken off a neutral view that turns to no other side
             # 1: the article reports a dispute, the neutral view opens on its camps
             "dispute": float(openings is not FORCED_OPENINGS),
         }
@@ -498,6 +500,11 @@ class Summarizer:
         if not best[0].usable:
             return ""
         text = best[1]
+        if part is Part.NEUTRE:
+            # The dispute opening starts with the forced one: « D'un côté, ceux qui » → « Ceux qui ».
+            one_sided = drop_one_sided_opening(text, FORCED_OPENINGS[part])
+            stats["one_sided_openings"] += one_sided != text
+            text = one_sided
         if part in QUESTION_ENDED and not ends_on_question(text):
             text = await self._end_on_question(job, messages, text, stats)
         return text

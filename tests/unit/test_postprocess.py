@@ -12,6 +12,7 @@ from bot.pipeline.postprocess import (
     drop_advice_sentences,
     drop_first_person_sentences,
     drop_instruction_echoes,
+    drop_one_sided_opening,
     drop_opening_link,
     drop_sentences_naming_people,
     drop_sentences_with_foreign_words,
@@ -337,6 +338,34 @@ def test_sentences_ending_on_a_word_cut_short_are_dropped_unless_none_would_be_l
     assert drop_truncated_sentences(view, sources) == ("Le produit aide les cultures.", 1)
     assert drop_truncated_sentences("Ils sont pas oblig.", sources) == ("Ils sont pas oblig.", 0)
     assert drop_truncated_sentences("Ils sont obligés.", sources) == ("Ils sont obligés.", 0)
+
+
+@pytest.mark.parametrize(
+    ("view", "expected"),
+    [
+        # orangesum-26's whole neutral view (2026-12-07): one side, the correlative left hanging.
+        (
+            "D'un côté, la crue soudaine a causé des dégâts graves à la région, avec trois morts.",
+            "La crue soudaine a causé des dégâts graves à la région, avec trois morts.",
+        ),
+        # The dispute opening (orangesum-13): its camp stays, as the subject.
+        (
+            "D'un côté, ceux qui ont participé ont affirmé que le mouvement a été relancé. Ils sont 1.500.",
+            "Ceux qui ont participé ont affirmé que le mouvement a été relancé. Ils sont 1.500.",
+        ),
+        # « jamais » is not « mais ».
+        ("D'un côté, la loi n'a jamais été appliquée.", "La loi n'a jamais été appliquée."),
+        # Turning to another side, or to a contrast: kept.
+        ("D'un côté, la loi protège. De l'autre côté, elle coûte.", None),
+        ("D'un côté, la loi protège. Cependant, elle coûte.", None),
+        ("D'un côté, la loi protège, mais elle coûte.", None),
+        ("D'un côté, la loi protège alors que le budget baisse.", None),
+        # Without the opening: nothing to take off.
+        ("La loi protège.", None),
+    ],
+)
+def test_a_neutral_view_turning_to_no_other_side_loses_its_d_un_cote(view: str, expected: str | None) -> None:
+    assert drop_one_sided_opening(view, "D'un côté,") == (expected or view)
 
 
 def test_a_part_does_not_open_on_a_linking_word() -> None:

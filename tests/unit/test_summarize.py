@@ -51,7 +51,9 @@ def _prose(key: str, words: int = 80) -> str:
     """A usable part: French by its function word, long enough, sharing no phrase with other keys.
     (« Sur », not « Le »: before « accroche0 » or « exemple0 », « Le » would be elided, and the
     part left with no French function word.)"""
-    return "Sur " + " ".join(f"{key}{i}" for i in range(words)) + "."
+    body = "Sur " + " ".join(f"{key}{i}" for i in range(words))
+    # A neutral view turns to another side, else its « D'un côté, » is taken off (drop_one_sided_opening).
+    return body + (", mais pas seulement." if key == "neutre" else ".")
 
 
 def _opened(part: Part, text: str) -> str:
@@ -450,6 +452,22 @@ async def test_a_word_glued_to_escape_an_instruction_is_parted() -> None:
     digest, _backend = await _run(script)
     assert digest.parts[Part.NEUTRE].endswith(", mais ce qui reste incertain pèse.")
     assert digest.stats["unglued_words"] == 1
+
+
+async def test_a_one_sided_neutral_view_loses_its_d_un_cote_and_only_it() -> None:
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "neutre":
+            return _prose("récapitulatif").replace("récapitulatif", "neutre") + " Il coûte."
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert digest.parts[Part.NEUTRE].startswith("Sur neutre0 neutre1")
+    assert digest.stats["one_sided_openings"] == 1
+    # The analogy keeps its forced opening; a neutral view with a contrast keeps its own.
+    assert digest.parts[Part.EXEMPLE].startswith("Imaginez que")
+    digest, _backend = await _run(_distinct)
+    assert digest.parts[Part.NEUTRE].startswith("D'un côté, sur neutre0")
+    assert digest.stats["one_sided_openings"] == 0
 
 
 async def test_a_glued_word_is_parted_before_the_restatement_test() -> None:
