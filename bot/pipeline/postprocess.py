@@ -26,7 +26,7 @@ from bot.pipeline.textmetrics import (
     ngrams,
     people,
     rouge_l,
-    rouge_l_precision,
+    rouge_l_with_precision,
     stray_words,
     truncated_words,
     unknown_words,
@@ -427,14 +427,14 @@ def _restates(sentence: str, earlier: str, seen_stems: set[str]) -> bool:
     its pronoun resolved (« … des affinités avec Charles Aznavour » for « … avec qui il avait des
     affinités », orangesum-36's neutral view, 2026-12-07) or two of its facts joined.
     """
-    similarity = rouge_l(sentence, earlier)
+    similarity, held = rouge_l_with_precision(sentence, earlier)
     if similarity >= RESTATED_SIMILARITY:
         return True
     # A short sentence held in a long one is a restatement too, though the F-measure scores it low
     # (the long one's recall): « Cependant, l'homme d'affaires est toujours en vie et en bonne
     # santé. » after the recap's « L'homme d'affaires, qui a été absent depuis plusieurs semaines, a
     # montré qu'il est toujours en vie et en pleine forme. » (orangesum-14, 0.77 of it held, F 0.56).
-    close = similarity >= REPEAT_SIMILARITY or rouge_l_precision(sentence, earlier) >= REPEAT_SIMILARITY
+    close = similarity >= REPEAT_SIMILARITY or held >= REPEAT_SIMILARITY
     return close and not _adds_words(sentence, seen_stems)
 
 

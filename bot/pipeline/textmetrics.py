@@ -102,16 +102,16 @@ def rouge_n(candidate: str, reference: str, n: int) -> float:
 
 
 def rouge_l(candidate: str, reference: str) -> float:
+    return rouge_l_with_precision(candidate, reference)[0]
+
+
+def rouge_l_with_precision(candidate: str, reference: str) -> tuple[float, float]:
+    """ROUGE-L's F-measure, and its precision: the share of `candidate`'s words in its longest common
+    subsequence with `reference`, how much of a short sentence a long one already holds, which the
+    F-measure hides behind the long one's low recall. One LCS for both."""
     c, r = words(candidate), words(reference)
-    return _f1(_lcs(c, r), len(c), len(r))
-
-
-def rouge_l_precision(candidate: str, reference: str) -> float:
-    """The share of `candidate`'s words in its longest common subsequence with `reference`: how much
-    of a short sentence a long one already holds, which the F-measure hides behind the long one's
-    low recall."""
-    c = words(candidate)
-    return _lcs(c, words(reference)) / len(c) if c else 0.0
+    lcs = _lcs(c, r)
+    return _f1(lcs, len(c), len(r)), (lcs / len(c) if c else 0.0)
 
 
 @functools.lru_cache(maxsize=65536)

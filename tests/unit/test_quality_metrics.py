@@ -24,7 +24,7 @@ from bench.quality_metrics import (
 from bench.results import replace_section
 from bot.core.types import Digest, Length, Part
 from bot.pipeline.render import to_markdown
-from bot.pipeline.textmetrics import rouge_l_precision
+from bot.pipeline.textmetrics import rouge_l_with_precision
 
 
 def test_rouge_keeps_accents_and_matches_hand_values() -> None:
@@ -34,9 +34,10 @@ def test_rouge_keeps_accents_and_matches_hand_values() -> None:
     assert abs(rouge_n("a b c d", "a b x y", 2) - 1 / 3) < 1e-9
     assert abs(rouge_l("a x b y c", "a b c") - 2 * 0.6 * 1.0 / 1.6) < 1e-9
     # Precision alone: all of the short sentence is in the long one, a third of the long one in it.
-    assert rouge_l_precision("a b c", "a x b y c z") == 1.0
-    assert rouge_l_precision("a x b y c z", "a b c") == 0.5
-    assert rouge_l_precision("", "a b c") == 0.0
+    assert rouge_l_with_precision("a b c", "a x b y c z")[1] == 1.0
+    assert rouge_l_with_precision("a x b y c z", "a b c")[1] == 0.5
+    assert rouge_l_with_precision("", "a b c")[1] == 0.0
+    assert rouge_l_with_precision("a x b y c", "a b c")[0] == rouge_l("a x b y c", "a b c")
 
 
 def test_copy_rate_counts_eight_grams() -> None:
