@@ -398,6 +398,49 @@ INNER_LOOP_SHARE = 0.7
 LIST_LOOP_REPEATS = 5
 
 
+#: A run of this many words coming back this often in one sentence is a phrase the model could not
+#: leave: orangesum-34's neutral view (2026-12-07) « Ils envisagent de partir en septembre, au lieu de
+#: l'été, en juillet, au lieu de l'été, et en octobre, au lieu de l'été. », orangesum-42's optimistic
+#: view « … bénéfique pour les personnes qui ont des allergies à l'air, pour les personnes qui
+#: travaillent …, pour les personnes qui ont une activité …, et pour les personnes qui ont besoin … »
+#: (made-up groups). In OrangeSum's first 1,500 test lines: no such sentence in the human, BARThez or
+#: mBARThez summaries, 7 in 21,888 of the articles (tables of exams, « il y a l'urgence climatique,
+#: il y a l'urgence sociale, il y a l'urgence démocratique »). Four words would also take « la hausse
+#: des prix de l'énergie, la hausse des prix des loyers et la hausse des prix … pèsent sur les
+#: ménages », a list of subjects that informs.
+PHRASE_LOOP_WORDS = 5
+PHRASE_LOOP_REPEATS = 3
+#: When no more than this many words follow the phrase's last occurrence, the list closes the
+#: sentence, what it depends on came before it, and the sentence is cut after its first item (which
+#: keeps what a next sentence's « Cela » points to); otherwise it goes whole, like any loop.
+PHRASE_LOOP_TAIL = 4
+_TOKEN = re.compile(r"\w+")
+_END_PUNCTUATION = re.compile(r"\s*[.!?…]+\s*$")
+
+
+def _cut_phrase_loop(sentence: str) -> str | None:
+    """`sentence` itself when no phrase comes back PHRASE_LOOP_REPEATS times in it; when one does,
+    the sentence cut at the first comma after the phrase's first occurrence (its end punctuation
+    kept), or None (to drop it) when the list does not close it or no comma comes before the
+    phrase's second occurrence."""
+    spans = list(_TOKEN.finditer(sentence))
+    tokens = [m.group(0).lower() for m in spans]
+    starts: dict[tuple[str, ...], list[int]] = {}
+    for i, gram in enumerate(ngrams(tokens, PHRASE_LOOP_WORDS)):
+        starts.setdefault(gram, []).append(i)
+    looping = [at for at in starts.values() if len(at) >= PHRASE_LOOP_REPEATS]
+    if not looping:
+        return sentence
+    if all(len(tokens) - (at[-1] + PHRASE_LOOP_WORDS) > PHRASE_LOOP_TAIL for at in looping):
+        return None
+    at = min(looping)  # the phrase that comes first: « les élèves de la filière S ont acquis … »
+    comma = sentence.find(",", spans[at[0] + PHRASE_LOOP_WORDS - 1].end(), spans[at[1]].start())
+    if comma < 0:
+        return None
+    end = _END_PUNCTUATION.search(sentence)
+    return sentence[:comma].rstrip() + (end.group(0).rstrip() if end else ".")  # « … ? » keeps its space
+
+
 def _loops_within(sentence: str) -> bool:
     """True for fr04's neutral view "On sait que les camps sont des lieux fermés, mais on ignore encore
     que les camps sont des lieux fermés.": the second half says nothing the first did not; and for a
@@ -455,9 +498,13 @@ def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
     for para in paragraphs:
         fresh: list[str] = []
         for sentence in split_sentences(para):
-            opening = tuple(words(sentence)[:3])
             if _loops_within(sentence):
                 continue
+            cut = _cut_phrase_loop(sentence)
+            if cut is None:
+                continue
+            sentence = cut
+            opening = tuple(words(sentence)[:3])
             if any(rouge_l(sentence, earlier) >= REPEAT_SIMILARITY for earlier in kept):
                 continue
             if any(_restates(sentence, earlier, seen_stems) for earlier in previous):

@@ -685,6 +685,45 @@ def test_a_sentence_listing_in_a_loop_goes() -> None:
     assert clean_prose(kept, max_paragraphs=1) == kept
 
 
+@pytest.mark.parametrize(
+    ("looped", "cut"),
+    [
+        # orangesum-34's neutral view and orangesum-20's analogy (2026-12-07), orangesum-42's optimistic
+        # view (2026-12-06): a list closing the sentence, on one phrase said three times.
+        (
+            "Ils envisagent de partir en septembre, au lieu de l'été, en juillet, au lieu de l'été, et en "
+            "octobre, au lieu de l'été.",
+            "Ils envisagent de partir en septembre, au lieu de l'été.",
+        ),
+        (
+            "Le masque sera bénéfique pour les personnes qui ont des allergies, pour les personnes qui "
+            "travaillent dehors, pour les personnes qui ont une activité physique, et pour les personnes "
+            "qui ont besoin de protection.",
+            "Le masque sera bénéfique pour les personnes qui ont des allergies.",
+        ),
+        (
+            "Les élèves de la filière S ont acquis des compétences en mathématiques, les élèves de la filière "
+            "ES ont acquis des compétences en sciences, et les élèves de la filière L ont acquis des "
+            "compétences en français ?",
+            "Les élèves de la filière S ont acquis des compétences en mathématiques ?",
+        ),
+        # The list does not close the sentence (what it is the subject of comes after it): it goes.
+        (
+            "La hausse des prix de l'énergie, la hausse des prix de l'eau et la hausse des prix de la "
+            "nourriture pèsent lourdement sur les ménages modestes.",
+            None,
+        ),
+        # No comma after the first item: nowhere to cut, it goes.
+        ("Ils partent au lieu de l'été et au lieu de l'été puis au lieu de l'été.", None),
+    ],
+)
+def test_a_phrase_said_three_times_in_a_sentence_is_cut_after_its_first_item(looped: str, cut: str | None) -> None:
+    first = "Le gouvernement appelle les Français à réserver leurs vacances."
+    then = "Cela doit relancer le tourisme."
+    expected = " ".join(s for s in (first, cut, then) if s)
+    assert clean_prose(f"{first} {looped} {then}", max_paragraphs=1) == expected
+
+
 GLUED_ARTICLE = (
     "Elle a perdu ses parents pendant la Seconde Guerre mondiale. Il faut remettre un peu d’ordre dans les "
     "trottinettes. Le résorcinol est interdit."
