@@ -47,6 +47,7 @@ from bot.pipeline.postprocess import (
     unglue_words,
 )
 from bot.pipeline.prompts import PromptSet
+from bot.pipeline.quotes import mend_quotes, unwrap_quoted_paragraphs
 from bot.pipeline.textmetrics import names_in, people
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ NAMELESS = frozenset({Part.EXEMPLE})
 #: so their source is part of the digest cache key (`Summarizer.revision`).
 TEXT_MODULES = (
     "anticopy", "bans", "checks", "condense", "decode", "disputes", "extract", "grammar", "hashtags", "postprocess",
-    "prompts", "summarize", "textmetrics",
+    "prompts", "quotes", "summarize", "textmetrics",
 )  # fmt: skip
 
 
@@ -289,6 +290,8 @@ class Summarizer:
             "prepositions_mended": 0.0,  # « au RTL » where the article says « à RTL »: « à RTL »
             "auxiliaries_mended": 0.0,  # « a été décédé »: « est décédé »
             "numbers_mended": 0.0,  # « les trottinette » where the article says « les trottinettes »
+            "quotes_mended": 0.0,  # « Rien que pour les yeux » where the article quotes « Rien que pour vos yeux »
+            "quotes_unwrapped": 0.0,  # a paragraph of the model's own words inside quotation marks
             "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
             "repeats_cut": 0.0,  # parts kept without a retry, a sentence repeating an earlier part cut
             "one_sided_openings": 0.0,  # « D'un côté, » taken off a neutral view that turns to no other side
@@ -434,7 +437,8 @@ class Summarizer:
             if attempt:
                 stats["retry_seconds"] += result.prefill_seconds + result.decode_seconds
             if part is Part.ACCROCHE:
-                cleaned, elided = mend_elisions(_mend_grammar(result.text.strip(), job.article, stats))
+                quoted = _mend_quotes(result.text.strip(), job.article, stats)
+                cleaned, elided = mend_elisions(_mend_grammar(quoted, job.article, stats))
                 stats["elisions_mended"] += elided
             else:
                 seen = "\n".join(t for p, t in job.earlier.items() if p is not Part.REFERENCE)
@@ -450,6 +454,7 @@ class Summarizer:
                 stats["unglued_words"] += mended
                 written, mended = mend_accents(written, f"{job.article}\n{seen}")
                 stats["accents_mended"] += mended
+                written = _mend_quotes(written, job.article, stats)
                 cleaned = clean_prose(written, max_paragraphs=shape.paragraphs, seen=seen)
                 cleaned, elided = mend_elisions(_mend_grammar(cleaned, job.article, stats))
                 stats["elisions_mended"] += elided
@@ -610,6 +615,15 @@ def _count(stats: dict[str, float], result: GenerationResult, hook: object = Non
         ("decode_seconds", result.decode_seconds),
     ):
         stats[key] += value
+
+
+def _mend_quotes(text: str, article: str, stats: dict[str, float]) -> str:
+    """`text` with its quotations put back to the article's words (bot/pipeline/quotes.py), counted."""
+    text, unwrapped = unwrap_quoted_paragraphs(text, article)
+    stats["quotes_unwrapped"] += unwrapped
+    text, mended = mend_quotes(text, article)
+    stats["quotes_mended"] += mended
+    return text
 
 
 def _mend_grammar(text: str, article: str, stats: dict[str, float]) -> str:

@@ -470,6 +470,27 @@ async def test_a_one_sided_neutral_view_loses_its_d_un_cote_and_only_it() -> Non
     assert digest.stats["one_sided_openings"] == 0
 
 
+async def test_a_misquotation_takes_the_articles_words_in_the_parts_and_the_hook() -> None:
+    """orangesum-44's hook and recap (2026-12-07) named the Bond film « Rien que pour les yeux », its
+    article « Rien que pour vos yeux »; orangesum-24's recap came out whole in quotation marks."""
+
+    def script(r: GenerationRequest) -> str:
+        key = _which(r)
+        if key in ("récapitulatif", "accroche"):
+            return f'Sur "Rien que pour les yeux", {_prose(key)[4:]}'
+        if key == "optimiste":
+            return f'"{_prose(key)} Il en reste un second."'
+        return _distinct(r)
+
+    article = replace(ARTICLE, text=f'{ARTICLE.text} Il a tourné "Rien que pour vos yeux" en 1981.')
+    digest, _backend = await _run(script, article=article)
+    assert digest.parts[Part.RECAP].startswith('Sur "Rien que pour vos yeux", récapitulatif0')
+    assert digest.parts[Part.ACCROCHE].startswith('Sur "Rien que pour vos yeux", accroche0')
+    assert digest.parts[Part.OPTIMISTE].startswith("Sur optimiste0")
+    assert digest.parts[Part.OPTIMISTE].endswith("Il en reste un second.")
+    assert digest.stats["quotes_mended"] == 2 and digest.stats["quotes_unwrapped"] == 1
+
+
 async def test_a_glued_word_is_parted_before_the_restatement_test() -> None:
     """orangesum-34's neutral view (2026-12-07) restated the recap with « unepopulation » glued: a
     word of its own to the restatement test, until the words are mended before it."""
