@@ -451,6 +451,13 @@ def test_the_opposite_claim_in_the_same_words_is_not_a_repeat() -> None:
             "Il est clair que ce document interne a été utilisé pour faire entrer des FO dans le bureau "
             "confédéral, ce qui constitue une grave violation de l'ordre du travail.",
         ),
+        # tricky03's pessimistic view (2026-12-07): a synonym and « des gens », the recap again (0.79).
+        (
+            "Ils sont tous des sites qui ont été construits pour le plaisir de l'homme, mais qui ont également "
+            "été utilisés pour des fins de violence ou de maléfice.",
+            "Ils sont tout à fait des sites qui ont été conçus pour le plaisir de l'homme, et qui ont également "
+            "été utilisés par des gens pour des fins de violence et de maléfice.",
+        ),
     ],
 )
 def test_a_sentence_restating_an_earlier_part_goes_whatever_links_it_adds(earlier: str, sentence: str) -> None:
