@@ -27,6 +27,7 @@ from bot.pipeline.textmetrics import (
     people,
     rouge_l,
     rouge_l_with_precision,
+    stray_foreign,
     stray_words,
     truncated_words,
     unknown_words,
@@ -1092,6 +1093,17 @@ def _grounded(tag: str, known: set[str]) -> bool:
     return bool(parts) and all(p in known for p in parts)
 
 
+def _foreign_tag(tag: str, article: Article) -> bool:
+    """Whether a tag the model wrote is an English or German word (`stray_foreign`) that the article,
+    if French, does not use itself: orangesum-10's hook ended #Quality in every run of the week (its
+    recap had misquoted « un moment de grande qualité »), tricky03's German page gave #Verrücktes. A
+    French article's own English word (#FakeNews where it writes « fake news ») stays."""
+    foreign = stray_foreign(" ".join(_TAG_PARTS.findall(tag)).lower())
+    if not foreign:
+        return False
+    return not is_french(article.text) or not set(foreign) <= set(words(f"{article.title}\n{article.text}"))
+
+
 #: A one-word tag this common in French (wordfreq's Zipf scale: « projet » 5.4, « année » 5.7) says
 #: nothing of the topic: the model wrote #Période, #Juillet, #Droite, #Annonce, #Groupe, #Doute,
 #: #Année, #Mesure, #Prise beside the topic's own tags (the 54 digests of 2026-12-07, 19 tags of 175
@@ -1162,7 +1174,7 @@ def hashtags_from(text: str, article: Article, *, limit: int = 4, digest_text: s
 
     for m in written:
         tag = _camel(m.group(1))
-        if _grounded(tag, known):
+        if _grounded(tag, known) and not _foreign_tag(tag, article):
             add(tag)
     if len(tags) < 2:
         title, body = article.title, article.text

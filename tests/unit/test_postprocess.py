@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -138,6 +140,26 @@ def test_fallback_hashtags_of_a_foreign_page_come_from_the_french_digest() -> No
     assert tags[0] == "#Extradition" and not any("Auslieferung" in t or "Gericht" in t for t in tags)
     # A French page keeps its own words.
     assert hashtags_from("Une réforme.", ARTICLE, digest_text=recap) == hashtags_from("Une réforme.", ARTICLE)
+
+
+def test_a_hashtag_in_english_or_german_is_not_kept() -> None:
+    """orangesum-10's hook (every run of the week of 2026-12-07): #Quality, from a misquoted recap."""
+    visit = Article(
+        url="https://ex.fr/a",
+        final_url="https://ex.fr/a",
+        title="Macron chez Chirac",
+        text="Une visite qui fut un moment de grande qualité et de grande courtoisie chez Jacques Chirac. " * 3,
+        site="Ex",
+    )
+    recap = "La visite fut « un moment de grande quality et de grande courtoisie » chez Jacques Chirac."
+    assert hashtags_from("#Chirac #Courtoisie #Quality", visit, digest_text=recap) == ["#Chirac", "#Courtoisie"]
+    # The article's own English words are its topic's.
+    news = replace(visit, text=f"{visit.text} Les fake news circulent, dit-il : des fake news partout.")
+    assert hashtags_from("#Chirac #FakeNews", news) == ["#Chirac", "#FakeNews"]
+    # A German page's German word is not a French digest's tag, even where the page writes it.
+    german = replace(visit, text="Das Verrücktes in Berlin: wir haben das Verrücktes gesehen und es war schön. " * 3)
+    recap = "Les sites les plus étranges de Berlin, des lieux fous."
+    assert hashtags_from("#Berlin #Verrücktes #Sites", german, digest_text=recap) == ["#Berlin", "#Sites"]
 
 
 @given(st.text(max_size=1200))
