@@ -48,7 +48,7 @@ from bot.pipeline.postprocess import (
 )
 from bot.pipeline.prompts import PromptSet
 from bot.pipeline.quotes import mend_quotes, unwrap_quoted_paragraphs
-from bot.pipeline.textmetrics import names_in, people
+from bot.pipeline.textmetrics import names_in, people, unsupported
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,13 @@ LAST_RESORT_OPENINGS = {Part.OPTIMISTE: "L'espoir, c'est que", Part.PESSIMISTE: 
 QUESTION_ENDED = frozenset({Part.EXEMPLE})
 QUESTION_LEAD = "Une question se pose alors :"
 QUESTION_MAX_TOKENS = 40
+
+#: What a neutral view that stayed on one side is continued with (`_turn_to_other_side`): 17 of the
+#: 54 neutral views of 2026-12-07 opened « D'un côté, » and never turned to another side nor to any
+#: contrast, where the format asks for "the tension between the sides, weighed calmly".
+OTHER_SIDE_LEAD = "D'un autre côté,"
+OTHER_SIDE_MAX_TOKENS = 60
+OTHER_SIDE_MIN_WORDS = 4
 
 #: Told to the model before an article that was condensed to fit (bot/pipeline/condense.py).
 CONDENSED_NOTE = "(Article long : seuls ses passages essentiels sont reproduits, les coupes sont marquées […].)\n"
@@ -295,6 +302,8 @@ class Summarizer:
             "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
             "repeats_cut": 0.0,  # parts kept without a retry, a sentence repeating an earlier part cut
             "one_sided_openings": 0.0,  # « D'un côté, » taken off a neutral view that turns to no other side
+            "other_side_turns": 0.0,  # turns continuing a one-sided neutral view after OTHER_SIDE_LEAD
+            "other_sides": 0.0,  # of those, the ones whose sentence was kept
             # 1: the article reports a dispute, the neutral view opens on its camps
             "dispute": float(openings is not FORCED_OPENINGS),
         }
@@ -506,6 +515,8 @@ class Summarizer:
             return ""
         text = best[1]
         if part is Part.NEUTRE:
+            if drop_one_sided_opening(text, FORCED_OPENINGS[part]) != text:
+                text = await self._turn_to_other_side(job, messages, text, stats)
             # The dispute opening starts with the forced one: « D'un côté, ceux qui » → « Ceux qui ».
             one_sided = drop_one_sided_opening(text, FORCED_OPENINGS[part])
             stats["one_sided_openings"] += one_sided != text
@@ -513,6 +524,54 @@ class Summarizer:
         if part in QUESTION_ENDED and not ends_on_question(text):
             text = await self._end_on_question(job, messages, text, stats)
         return text
+
+    async def _turn_to_other_side(
+        self, job: _PartJob, messages: list[Message], text: str, stats: dict[str, float]
+    ) -> str:
+        """A neutral view that stayed on one side, and the other side's sentence: the model continues
+        its own answer after OTHER_SIDE_LEAD.
+
+        Costs one short turn whose prompt is the one just answered (in the session's cache), like the
+        analogy's question. Its first sentence is kept if the cleaning keeps it (not a restatement of
+        an earlier part, French, not « je », no generic advice, no word cut short, no made-up name or
+        number); otherwise `text` is returned as it was.
+        """
+        lead = f"{text.rstrip()} {OTHER_SIDE_LEAD}"
+        logits_hook = _request_hook(job)
+        result = await self._runner.generate(
+            GenerationRequest(
+                messages=(*messages, Message("user", job.instruction)),
+                params=GenerationParams(max_new_tokens=OTHER_SIDE_MAX_TOKENS, stop=("\n",)),
+                assistant_prefix=lead,
+                session=job.session,
+                logits_hook=logits_hook,
+            )
+        )
+        _count(stats, result, logits_hook)
+        stats["other_side_turns"] += 1
+        sentences = split_sentences(" ".join(result.text.split()))
+        if not sentences or sentences[0][-1] not in ".!…" or len(sentences[0].split()) < OTHER_SIDE_MIN_WORDS:
+            return text
+        seen = "\n".join([*(t for p, t in job.earlier.items() if p is not Part.REFERENCE), text])
+        sentence = _mend_quotes(f"{OTHER_SIDE_LEAD} {sentences[0]}", job.article, stats)
+        sentence, _ = mend_accents(sentence, f"{job.article}\n{seen}")
+        sentence, _ = mend_elisions(_mend_grammar(sentence, job.article, stats))
+        if clean_prose(sentence, max_paragraphs=1, seen=seen) != sentence:
+            return text
+        # Judged within the view: a drop that would empty a text keeps it whole, and counts nothing.
+        continued = f"{text.rstrip()} {sentence}"
+        for drop in (
+            lambda t: drop_sentences_with_foreign_words(t, job.article),
+            lambda t: drop_truncated_sentences(t, f"{job.article}\n{seen}"),
+            drop_first_person_sentences,
+            lambda t: drop_advice_sentences(t, f"{job.article}\n{seen}"),
+        ):
+            if drop(continued)[1]:
+                return text
+        if unsupported(sentence, f"{job.article}\n{seen}"):
+            return text  # the view's own sentences were never held to the article's facts; this one is
+        stats["other_sides"] += 1
+        return continued
 
     async def _end_on_question(self, job: _PartJob, messages: list[Message], text: str, stats: dict[str, float]) -> str:
         """`text` and its closing question: the model continues its own answer after QUESTION_LEAD.

@@ -44,7 +44,15 @@ def test_the_checks_line_sums_each_digests_counts() -> None:
             "names_avoided": 2,
             "seconds": 70,
         },
-        {"truncated_dropped": 1, "echoes_dropped": 2, "quotes_mended": 2, "quotes_unwrapped": 1, "seconds": 40},
+        {
+            "truncated_dropped": 1,
+            "echoes_dropped": 2,
+            "quotes_mended": 2,
+            "quotes_unwrapped": 1,
+            "other_side_turns": 3,
+            "other_sides": 2,
+            "seconds": 40,
+        },
         {
             "regenerated_parts": 2,
             "retried_neutre": 2,
@@ -63,6 +71,7 @@ def test_the_checks_line_sums_each_digests_counts() -> None:
     assert "naming people in the analogy 1 (names kept out while it was written: 2), stray foreign words 3" in line
     assert "ending on a word cut short 1" in line
     assert "restating an instruction 2, generic advice in a view 1;" in line
+    assert "continued after « D'un autre côté, » 3 (the sentence kept: 2)" in line
     assert "quotations put back to the article's words 2, paragraphs of the model's own words taken" in line
     assert "out of quotation marks 1;" in line
     assert "median digest time 70 s" in line

@@ -19,6 +19,7 @@ from bot.pipeline.summarize import (
     DISPUTE_OPENINGS,
     FORCED_OPENINGS,
     LAST_RESORT_OPENINGS,
+    OTHER_SIDE_LEAD,
     QUESTION_LEAD,
     UNWRITTEN,
     Summarizer,
@@ -468,6 +469,50 @@ async def test_a_one_sided_neutral_view_loses_its_d_un_cote_and_only_it() -> Non
     digest, _backend = await _run(_distinct)
     assert digest.parts[Part.NEUTRE].startswith("D'un côté, sur neutre0")
     assert digest.stats["one_sided_openings"] == 0
+
+
+async def test_a_one_sided_neutral_view_is_continued_on_the_other_side() -> None:
+    """17 of the 54 neutral views of 2026-12-07 stayed on their « D'un côté, »: the model continues its
+    own answer after « D'un autre côté, », and its sentence is kept when the cleaning keeps it."""
+    other = "les communes rurales craignent une hausse des coûts pour leurs habitants."
+
+    def script(r: GenerationRequest) -> str:
+        if r.assistant_prefix.endswith(OTHER_SIDE_LEAD):
+            return f"{other} Puis une suite sans fin"
+        if _which(r) == "neutre":
+            return _prose("récapitulatif").replace("récapitulatif", "neutre") + " Il coûte."
+        return _distinct(r)
+
+    digest, backend = await _run(script)
+    neutral = digest.parts[Part.NEUTRE]
+    assert neutral.startswith("D'un côté, sur neutre0") and neutral.endswith(f"Il coûte. D'un autre côté, {other}")
+    assert digest.stats["other_side_turns"] == 1 and digest.stats["other_sides"] == 1
+    assert digest.stats["one_sided_openings"] == 0
+    turn = next(r for call in backend.calls for r in call if r.assistant_prefix.endswith(OTHER_SIDE_LEAD))
+    assert turn.assistant_prefix == neutral.removesuffix(f" {other}")
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        "sur récapitulatif0 récapitulatif1 récapitulatif2 récapitulatif3 récapitulatif4 récapitulatif5.",  # the recap
+        "the costs will rise for the small towns of the region.",  # not French
+        "les communes rurales craignent une hausse",  # no sentence's end
+        "le maire Jean Dupont craint une hausse des coûts pour les habitants.",  # a name the article lacks
+    ],
+)
+async def test_a_one_sided_neutral_views_other_side_is_dropped_when_the_cleaning_would_drop_it(other: str) -> None:
+    def script(r: GenerationRequest) -> str:
+        if r.assistant_prefix.endswith(OTHER_SIDE_LEAD):
+            return other
+        if _which(r) == "neutre":
+            return _prose("récapitulatif").replace("récapitulatif", "neutre") + " Il coûte."
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert digest.parts[Part.NEUTRE].startswith("Sur neutre0") and digest.parts[Part.NEUTRE].endswith("Il coûte.")
+    assert digest.stats["other_side_turns"] == 1 and digest.stats["other_sides"] == 0
+    assert digest.stats["one_sided_openings"] == 1
 
 
 async def test_a_misquotation_takes_the_articles_words_in_the_parts_and_the_hook() -> None:
