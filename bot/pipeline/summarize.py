@@ -554,8 +554,10 @@ class Summarizer:
             return text
         seen = "\n".join([*(t for p, t in job.earlier.items() if p is not Part.REFERENCE), text])
         sentence = _mend_quotes(f"{OTHER_SIDE_LEAD} {sentences[0]}", job.article, stats)
-        sentence, _ = mend_accents(sentence, f"{job.article}\n{seen}")
-        sentence, _ = mend_elisions(_mend_grammar(sentence, job.article, stats))
+        sentence, mended = mend_accents(sentence, f"{job.article}\n{seen}")
+        stats["accents_mended"] += mended
+        sentence, elided = mend_elisions(_mend_grammar(sentence, job.article, stats))
+        stats["elisions_mended"] += elided
         if clean_prose(sentence, max_paragraphs=1, seen=seen) != sentence:
             return text
         # Judged within the view: a drop that would empty a text keeps it whole, and counts nothing.
