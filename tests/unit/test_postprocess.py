@@ -612,6 +612,9 @@ def test_sentences_about_the_digest_itself_are_dropped() -> None:
     # orangesum-24's optimistic view (2026-12-07)
     raw = "Les fumeurs seraient moins touchés. Ce résumé de l'article souligne la promesse de protection."
     assert clean_prose(raw, max_paragraphs=1) == "Les fumeurs seraient moins touchés."
+    # orangesum-44's pessimistic view (2026-12-07)
+    raw = "Le résumé fait référence à Roger Moore, un acteur. Ses films ont vieilli."
+    assert clean_prose(raw, max_paragraphs=1) == "Ses films ont vieilli."
     for kept in (
         "Le résumé des débats parlementaires a été publié mardi. La synthèse sera votée.",
         "Le GIEC a publié son rapport. Cette synthèse de 40 pages appelle à agir d'ici 2030.",
