@@ -525,6 +525,25 @@ class Summarizer:
             text = await self._end_on_question(job, messages, text, stats)
         return text
 
+    async def _continue(
+        self, job: _PartJob, messages: list[Message], lead: str, max_new_tokens: int, stats: dict[str, float]
+    ) -> str:
+        """What the model writes after `lead`, its own answer to the part's instruction so far: one short
+        turn whose prompt is the one just answered (in the session's cache), written with the part's
+        logits hook, up to the end of its line."""
+        logits_hook = _request_hook(job)
+        result = await self._runner.generate(
+            GenerationRequest(
+                messages=(*messages, Message("user", job.instruction)),
+                params=GenerationParams(max_new_tokens=max_new_tokens, stop=("\n",)),
+                assistant_prefix=lead,
+                session=job.session,
+                logits_hook=logits_hook,
+            )
+        )
+        _count(stats, result, logits_hook)
+        return result.text
+
     async def _turn_to_other_side(
         self, job: _PartJob, messages: list[Message], text: str, stats: dict[str, float]
     ) -> str:
@@ -536,20 +555,11 @@ class Summarizer:
         an earlier part, French, not « je », no generic advice, no word cut short, no made-up name or
         number); otherwise `text` is returned as it was.
         """
-        lead = f"{text.rstrip()} {OTHER_SIDE_LEAD}"
-        logits_hook = _request_hook(job)
-        result = await self._runner.generate(
-            GenerationRequest(
-                messages=(*messages, Message("user", job.instruction)),
-                params=GenerationParams(max_new_tokens=OTHER_SIDE_MAX_TOKENS, stop=("\n",)),
-                assistant_prefix=lead,
-                session=job.session,
-                logits_hook=logits_hook,
-            )
+        written = await self._continue(
+            job, messages, f"{text.rstrip()} {OTHER_SIDE_LEAD}", OTHER_SIDE_MAX_TOKENS, stats
         )
-        _count(stats, result, logits_hook)
         stats["other_side_turns"] += 1
-        sentences = split_sentences(" ".join(result.text.split()))
+        sentences = split_sentences(" ".join(written.split()))
         if not sentences or sentences[0][-1] not in ".!…" or len(sentences[0].split()) < OTHER_SIDE_MIN_WORDS:
             return text
         seen = "\n".join([*(t for p, t in job.earlier.items() if p is not Part.REFERENCE), text])
@@ -584,19 +594,9 @@ class Summarizer:
         `text` is returned as it was.
         """
         lead = f"{text.rstrip()} {QUESTION_LEAD}"
-        logits_hook = _request_hook(job)
-        result = await self._runner.generate(
-            GenerationRequest(
-                messages=(*messages, Message("user", job.instruction)),
-                params=GenerationParams(max_new_tokens=QUESTION_MAX_TOKENS, stop=("\n",)),
-                assistant_prefix=lead,
-                session=job.session,
-                logits_hook=logits_hook,
-            )
-        )
-        _count(stats, result, logits_hook)
+        written = await self._continue(job, messages, lead, QUESTION_MAX_TOKENS, stats)
         stats["question_turns"] += 1
-        question, elided = mend_elisions(_mend_grammar(closing_question(result.text), job.article, stats))
+        question, elided = mend_elisions(_mend_grammar(closing_question(written), job.article, stats))
         stats["elisions_mended"] += elided
         question, mended = mend_accents(question, job.article)
         stats["accents_mended"] += mended
