@@ -942,14 +942,20 @@ def mend_elisions(text: str) -> tuple[str, int]:
     return text, mended
 
 
+#: Where a sentence ends inside a text: its mark, a closing quotation mark after it (« … la foire. »),
+#: then a space. Not the point of « 200.000 »: cut after « la foire accueille habituellement 200.000
+#: personnes en quat », orangesum-38's pessimistic view (2026-12-07) ended « … habituellement 200. »
+_SENTENCE_END = re.compile(r"[.!?…]+(?:[\u00a0\u202f ]?[\"»”)])*(?=\s)")
+
+
 def trim_to_sentence(text: str) -> str:
     """Drop a trailing unfinished sentence (cut by the token limit) when a finished one precedes it."""
     text = text.rstrip()
     if not text or text[-1] in _SENTENCE_END_CHARS:
         return text
-    cut = max(text.rfind(c) for c in ".!?…")
-    if cut >= max(20, len(text) // 4):
-        return text[: cut + 1]
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    if ends and ends[-1] >= max(20, len(text) // 4):
+        return text[: ends[-1]]
     # No finished sentence to fall back on: the cut one is closed, but not on a word that announces
     # more (« … il a également souligné que le. », orangesum-39's pessimistic view on 2026-12-05).
     words = text.rstrip(',;:–—«"“ ').split(" ")

@@ -63,6 +63,11 @@ def test_paragraph_limit_and_unfinished_sentence() -> None:
     assert len(out.split("\n\n")) == 2
     long = "La première phrase est tout à fait complète et assez longue. Puis une phrase coupée au mil"
     assert trim_to_sentence(long) == "La première phrase est tout à fait complète et assez longue."
+    # Not at a number's point (orangesum-38's pessimistic view, 2026-12-07), and after a quotation's end.
+    cut = "Il a expliqué que l'organisation se faisait sous un chapiteau. La foire accueille 200.000 personnes en quat"
+    assert trim_to_sentence(cut) == "Il a expliqué que l'organisation se faisait sous un chapiteau."
+    cut = "Le maire a déclaré : « Nous reporterons la foire. » Puis il a ajouté que la"
+    assert trim_to_sentence(cut) == "Le maire a déclaré : « Nous reporterons la foire. »"
 
 
 @pytest.mark.parametrize(
