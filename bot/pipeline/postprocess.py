@@ -18,6 +18,7 @@ from bot.core.types import Article, Part
 from bot.pipeline.condense import content_words, split_sentences
 from bot.pipeline.hashtags import topic_tags
 from bot.pipeline.textmetrics import (
+    WORD,
     facts,
     first_person,
     grounded_share,
@@ -419,7 +420,6 @@ PHRASE_LOOP_REPEATS = 3
 #: sentence, what it depends on came before it, and the sentence is cut after its first item (which
 #: keeps what a next sentence's « Cela » points to); otherwise it goes whole, like any loop.
 PHRASE_LOOP_TAIL = 4
-_TOKEN = re.compile(r"\w+")
 _END_PUNCTUATION = re.compile(r"\s*[.!?…]+\s*$")
 
 
@@ -428,7 +428,7 @@ def _cut_phrase_loop(sentence: str) -> str | None:
     the sentence cut at the first comma after the phrase's first occurrence (its end punctuation
     kept), or None (to drop it) when the list does not close it or no comma comes before the
     phrase's second occurrence."""
-    spans = list(_TOKEN.finditer(sentence))
+    spans = list(WORD.finditer(sentence))
     tokens = [m.group(0).lower() for m in spans]
     starts: dict[tuple[str, ...], list[int]] = {}
     for i, gram in enumerate(ngrams(tokens, PHRASE_LOOP_WORDS)):

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import re
 
-from bot.pipeline.textmetrics import SENTENCE_BREAK, words
+from bot.pipeline.textmetrics import SENTENCE_BREAK, WORD, words
 
 #: A quotation: « … », “ … ” or "…" on one line (the pairs textmetrics ignores as quoted titles).
 _QUOTATION = re.compile(r"(«\s*)([^»]*?)(\s*»)|(“)([^”]*)(”)|(\")([^\"\n]*)(\")")
-_WORD = re.compile(r"\w+")
 _BREAK = re.compile(r"[\n\"«»“”]|[.!?…]\s")
 #: Shortest quotation mended: two words differing by one are too often two different phrases.
 MENDED_MIN_WORDS = 3
@@ -36,7 +35,7 @@ def _slips_allowed(length: int) -> int:
     return max(1, length // MENDED_WORDS_PER_SLIP)
 
 
-def _passage(quoted: list[str], article_words: list[str]) -> tuple[int, int] | None:
+def _passage(quoted: list[str], article_words: list[str]) -> int | None:
     """The index of the one article passage, as long as `quoted`, that differs from it by the fewest
     words, within the slips allowed; None when there is none, or two different ones."""
     n = len(quoted)
@@ -55,16 +54,16 @@ def _passage(quoted: list[str], article_words: list[str]) -> tuple[int, int] | N
         else:
             if best is None or slips < best[0]:
                 best, tie = (slips, start), False
-            elif slips == best[0] and article_words[start : start + n] != article_words[best[1] : best[1] + n]:
+            elif slips == best[0] and window != article_words[best[1] : best[1] + n]:
                 tie = True
-    return None if best is None or tie else best
+    return None if best is None or tie else best[1]
 
 
 def mend_quotes(text: str, article: str) -> tuple[str, int]:
     """`text` with each quotation that misquotes the article by a word or so given the article's
     words; returns (text, quotations mended). Quotations found in the article (words compared
     lower-cased, punctuation aside), shorter than MENDED_MIN_WORDS or close to no passage stay."""
-    matches = list(_WORD.finditer(article))
+    matches = list(WORD.finditer(article))
     article_words = [m.group(0).lower() for m in matches]
     joined = f" {' '.join(article_words)} "
     mended = 0
@@ -80,14 +79,13 @@ def mend_quotes(text: str, article: str) -> tuple[str, int]:
             _OPENING_STRAIGHT.match(text, m.start()) and _CLOSING_STRAIGHT.match(text, m.end() - 1)
         ):
             return m.group(0)  # the closing mark of one quotation and the opening one of the next
-        found = _passage(quoted, article_words)
-        if found is None:
+        start = _passage(quoted, article_words)
+        if start is None:
             return m.group(0)
-        start = found[1]
         passage = article[matches[start].start() : matches[start + len(quoted) - 1].end()]
         if _BREAK.search(passage):
             return m.group(0)  # a passage across a quotation mark or a sentence's end is no quotation
-        first = _WORD.search(inner)
+        first = WORD.search(inner)
         if first is not None and passage[: first.end() - first.start()].lower() == first.group(0).lower():
             passage = first.group(0) + passage[first.end() - first.start() :]  # « un moment » stays lower-case
         mended += 1

@@ -515,10 +515,11 @@ class Summarizer:
             return ""
         text = best[1]
         if part is Part.NEUTRE:
-            if drop_one_sided_opening(text, FORCED_OPENINGS[part]) != text:
-                text = await self._turn_to_other_side(job, messages, text, stats)
             # The dispute opening starts with the forced one: « D'un côté, ceux qui » → « Ceux qui ».
             one_sided = drop_one_sided_opening(text, FORCED_OPENINGS[part])
+            if one_sided != text:
+                text = await self._turn_to_other_side(job, messages, text, stats)
+                one_sided = drop_one_sided_opening(text, FORCED_OPENINGS[part])
             stats["one_sided_openings"] += one_sided != text
             text = one_sided
         if part in QUESTION_ENDED and not ends_on_question(text):
@@ -580,8 +581,10 @@ class Summarizer:
         ):
             if drop(continued)[1]:
                 return text
+        # The sentence alone: a view whose every sentence named a fact the article lacks was kept whole
+        # (`drop_unsupported_sentences` never empties a part), and would refuse a sound one here.
         if unsupported(sentence, f"{job.article}\n{seen}"):
-            return text  # the view's own sentences were never held to the article's facts; this one is
+            return text
         stats["other_sides"] += 1
         return continued
 

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 
 from wordfreq import zipf_frequency
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+#: A word of every measure here (`words`), and of the code that needs its place in the text too.
+WORD = re.compile(r"\w+", re.UNICODE)
 SENTENCE_BREAK = re.compile(r"(?<=[.!?…])\s+")
 
 # Common English words that are not also French words: their presence in a part is a stray word.
@@ -61,7 +62,7 @@ _QUOTED = re.compile(r"«[^»]*»|“[^”]*”|\"[^\"\n]*\"")
 
 
 def words(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text)]
+    return [w.lower() for w in WORD.findall(text)]
 
 
 def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
@@ -176,7 +177,7 @@ def stray_foreign(text: str) -> list[str]:
     der Leyen", "Journal of Economic Literature").
     """
     text = _QUOTED.sub(" ", text)
-    tokens = list(_WORD.finditer(text))
+    tokens = list(WORD.finditer(text))
     found: list[str] = []
     for i, m in enumerate(tokens):
         word, lower = m.group(0), m.group(0).lower()
