@@ -3,6 +3,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -471,19 +472,25 @@ async def test_a_one_sided_neutral_view_loses_its_d_un_cote_and_only_it() -> Non
     assert digest.stats["one_sided_openings"] == 0
 
 
-async def test_a_one_sided_neutral_view_is_continued_on_the_other_side() -> None:
-    """17 of the 54 neutral views of 2026-12-07 stayed on their « D'un côté, »: the model continues its
-    own answer after « D'un autre côté, », and its sentence is kept when the cleaning keeps it."""
-    other = "les communes rurales craignent une hausse des coûts pour leurs habitants."
+def _one_sided_neutral(continuation: str) -> Callable[[GenerationRequest], str]:
+    """A script whose neutral view turns to no other side, and that continues it after
+    OTHER_SIDE_LEAD with `continuation`."""
 
     def script(r: GenerationRequest) -> str:
         if r.assistant_prefix.endswith(OTHER_SIDE_LEAD):
-            return f"{other} Puis une suite sans fin"
+            return continuation
         if _which(r) == "neutre":
             return _prose("récapitulatif").replace("récapitulatif", "neutre") + " Il coûte."
         return _distinct(r)
 
-    digest, backend = await _run(script)
+    return script
+
+
+async def test_a_one_sided_neutral_view_is_continued_on_the_other_side() -> None:
+    """17 of the 54 neutral views of 2026-12-07 stayed on their « D'un côté, »: the model continues its
+    own answer after « D'un autre côté, », and its sentence is kept when the cleaning keeps it."""
+    other = "les communes rurales craignent une hausse des coûts pour leurs habitants."
+    digest, backend = await _run(_one_sided_neutral(f"{other} Puis une suite sans fin"))
     neutral = digest.parts[Part.NEUTRE]
     assert neutral.startswith("D'un côté, sur neutre0") and neutral.endswith(f"Il coûte. D'un autre côté, {other}")
     assert digest.stats["other_side_turns"] == 1 and digest.stats["other_sides"] == 1
@@ -502,14 +509,7 @@ async def test_a_one_sided_neutral_view_is_continued_on_the_other_side() -> None
     ],
 )
 async def test_a_one_sided_neutral_views_other_side_is_dropped_when_the_cleaning_would_drop_it(other: str) -> None:
-    def script(r: GenerationRequest) -> str:
-        if r.assistant_prefix.endswith(OTHER_SIDE_LEAD):
-            return other
-        if _which(r) == "neutre":
-            return _prose("récapitulatif").replace("récapitulatif", "neutre") + " Il coûte."
-        return _distinct(r)
-
-    digest, _backend = await _run(script)
+    digest, _backend = await _run(_one_sided_neutral(other))
     assert digest.parts[Part.NEUTRE].startswith("Sur neutre0") and digest.parts[Part.NEUTRE].endswith("Il coûte.")
     assert digest.stats["other_side_turns"] == 1 and digest.stats["other_sides"] == 0
     assert digest.stats["one_sided_openings"] == 1
