@@ -48,7 +48,7 @@ from bot.pipeline.postprocess import (
 )
 from bot.pipeline.prompts import PromptSet
 from bot.pipeline.quotes import mend_quotes, unwrap_quoted_paragraphs
-from bot.pipeline.textmetrics import names_in, people, unsupported
+from bot.pipeline.textmetrics import names_in, people
 
 log = logging.getLogger(__name__)
 
@@ -445,48 +445,7 @@ class Summarizer:
             _count(stats, result, logits_hook)
             if attempt:
                 stats["retry_seconds"] += result.prefill_seconds + result.decode_seconds
-            if part is Part.ACCROCHE:
-                quoted = _mend_quotes(result.text.strip(), job.article, stats)
-                cleaned, elided = mend_elisions(_mend_grammar(quoted, job.article, stats))
-                stats["elisions_mended"] += elided
-            else:
-                seen = "\n".join(t for p, t in job.earlier.items() if p is not Part.REFERENCE)
-                # Words mended before the cleaning, whose restatement test compares words: the
-                # neutral view's « … à unepopulation à risque Covid » was not the recap's « … à une
-                # population à risque Covid » to it, and survived (orangesum-34, 2026-12-07).
-                # The instructions too: when they were anti-copy sources (bench/RESULTS.md § "The
-                # instructions as anti-copy sources"), the model barred from « ce que l'on ignore
-                # encore » wrote « l'onignore »; a glued phrase of an instruction is parted like one
-                # of the article.
-                asked = "\n".join(job.instructions)
-                written, mended = unglue_words(result.text, f"{job.article}\n{seen}\n{asked}")
-                stats["unglued_words"] += mended
-                written, mended = mend_accents(written, f"{job.article}\n{seen}")
-                stats["accents_mended"] += mended
-                written = _mend_quotes(written, job.article, stats)
-                cleaned = clean_prose(written, max_paragraphs=shape.paragraphs, seen=seen)
-                cleaned, elided = mend_elisions(_mend_grammar(cleaned, job.article, stats))
-                stats["elisions_mended"] += elided
-                cleaned, dropped = drop_sentences_with_foreign_words(cleaned, job.article)
-                stats["foreign_dropped"] += dropped
-                cleaned, dropped = drop_truncated_sentences(cleaned, f"{job.article}\n{seen}")
-                stats["truncated_dropped"] += dropped
-                cleaned, dropped = drop_first_person_sentences(cleaned)
-                stats["first_person_dropped"] += dropped
-                cleaned, dropped = drop_instruction_echoes(cleaned, job.instructions, keep_first=bool(prefix))
-                stats["echoes_dropped"] += dropped
-                if part in FACTUAL_PARTS:
-                    cleaned, dropped = drop_unsupported_sentences(cleaned, job.article)
-                    stats["unsupported_dropped"] += dropped
-                if part is Part.EXEMPLE:
-                    cleaned, dropped = drop_sentences_naming_people(cleaned, job.article)
-                    stats["people_dropped"] += dropped
-                if part in ARGUED_PARTS:
-                    cleaned, dropped = drop_advice_sentences(cleaned, f"{job.article}\n{seen}")
-                    stats["advice_dropped"] += dropped
-                cleaned = drop_opening_link(cleaned)
-                if prefix and cleaned:
-                    cleaned = join_prefix(prefix, cleaned)
+            cleaned = self._clean(job, result.text, prefix, stats)
             verdict = judge(cleaned)
             if not job.full_check:
                 basic = tuple(p for p in verdict.problems if p in BASIC_PROBLEMS)
@@ -526,6 +485,56 @@ class Summarizer:
             text = await self._end_on_question(job, messages, text, stats)
         return text
 
+    @staticmethod
+    def _clean(job: _PartJob, written: str, prefix: str, stats: dict[str, float]) -> str:
+        """A part's answer as the digest takes it, each step counted in `stats`: words and grammar
+        mended against the article, the sentences a digest must not say dropped, and the forced
+        opening `prefix` in front. The part loop and the neutral view's other side
+        (`_turn_to_other_side`) both judge a text by it."""
+        part = job.part
+        if part is Part.ACCROCHE:  # build_hook does the rest
+            quoted = _mend_quotes(written.strip(), job.article, stats)
+            cleaned, elided = mend_elisions(_mend_grammar(quoted, job.article, stats))
+            stats["elisions_mended"] += elided
+            return cleaned
+        seen = "\n".join(t for p, t in job.earlier.items() if p is not Part.REFERENCE)
+        # Words mended before the cleaning, whose restatement test compares words: the neutral view's
+        # « … à unepopulation à risque Covid » was not the recap's « … à une population à risque
+        # Covid » to it, and survived (orangesum-34, 2026-12-07). The instructions too: when they were
+        # anti-copy sources (bench/RESULTS.md § "The instructions as anti-copy sources"), the model
+        # barred from « ce que l'on ignore encore » wrote « l'onignore »; a glued phrase of an
+        # instruction is parted like one of the article.
+        asked = "\n".join(job.instructions)
+        written, mended = unglue_words(written, f"{job.article}\n{seen}\n{asked}")
+        stats["unglued_words"] += mended
+        written, mended = mend_accents(written, f"{job.article}\n{seen}")
+        stats["accents_mended"] += mended
+        written = _mend_quotes(written, job.article, stats)
+        cleaned = clean_prose(written, max_paragraphs=job.shape.paragraphs, seen=seen)
+        cleaned, elided = mend_elisions(_mend_grammar(cleaned, job.article, stats))
+        stats["elisions_mended"] += elided
+        cleaned, dropped = drop_sentences_with_foreign_words(cleaned, job.article)
+        stats["foreign_dropped"] += dropped
+        cleaned, dropped = drop_truncated_sentences(cleaned, f"{job.article}\n{seen}")
+        stats["truncated_dropped"] += dropped
+        cleaned, dropped = drop_first_person_sentences(cleaned)
+        stats["first_person_dropped"] += dropped
+        cleaned, dropped = drop_instruction_echoes(cleaned, job.instructions, keep_first=bool(prefix))
+        stats["echoes_dropped"] += dropped
+        if part in FACTUAL_PARTS:
+            cleaned, dropped = drop_unsupported_sentences(cleaned, job.article)
+            stats["unsupported_dropped"] += dropped
+        if part is Part.EXEMPLE:
+            cleaned, dropped = drop_sentences_naming_people(cleaned, job.article)
+            stats["people_dropped"] += dropped
+        if part in ARGUED_PARTS:
+            cleaned, dropped = drop_advice_sentences(cleaned, f"{job.article}\n{seen}")
+            stats["advice_dropped"] += dropped
+        cleaned = drop_opening_link(cleaned)
+        if prefix and cleaned:
+            cleaned = join_prefix(prefix, cleaned)
+        return cleaned
+
     async def _continue(
         self, job: _PartJob, messages: list[Message], lead: str, max_new_tokens: int, stats: dict[str, float]
     ) -> str:
@@ -552,38 +561,21 @@ class Summarizer:
         its own answer after OTHER_SIDE_LEAD.
 
         Costs one short turn whose prompt is the one just answered (in the session's cache), like the
-        analogy's question. Its first sentence is kept if the cleaning keeps it (not a restatement of
-        an earlier part, French, not « je », no generic advice, no word cut short, no made-up name or
-        number); otherwise `text` is returned as it was.
+        analogy's question. The view and its first new sentence are cleaned together as the part was
+        (`_clean`): the sentence is kept when the cleaning keeps it and leaves the view before it as it
+        was; otherwise `text` is returned as it was.
         """
-        written = await self._continue(
-            job, messages, f"{text.rstrip()} {OTHER_SIDE_LEAD}", OTHER_SIDE_MAX_TOKENS, stats
-        )
+        body = text.rstrip()
+        written = await self._continue(job, messages, f"{body} {OTHER_SIDE_LEAD}", OTHER_SIDE_MAX_TOKENS, stats)
         stats["other_side_turns"] += 1
         sentences = split_sentences(" ".join(written.split()))
         if not sentences or sentences[0][-1] not in ".!…" or len(sentences[0].split()) < OTHER_SIDE_MIN_WORDS:
             return text
-        seen = "\n".join([*(t for p, t in job.earlier.items() if p is not Part.REFERENCE), text])
-        sentence = _mend_quotes(f"{OTHER_SIDE_LEAD} {sentences[0]}", job.article, stats)
-        sentence, mended = mend_accents(sentence, f"{job.article}\n{seen}")
-        stats["accents_mended"] += mended
-        sentence, elided = mend_elisions(_mend_grammar(sentence, job.article, stats))
-        stats["elisions_mended"] += elided
-        if clean_prose(sentence, max_paragraphs=1, seen=seen) != sentence:
-            return text
-        # Judged within the view: a drop that would empty a text keeps it whole, and counts nothing.
-        continued = f"{text.rstrip()} {sentence}"
-        for drop in (
-            lambda t: drop_sentences_with_foreign_words(t, job.article),
-            lambda t: drop_truncated_sentences(t, f"{job.article}\n{seen}"),
-            drop_first_person_sentences,
-            lambda t: drop_advice_sentences(t, f"{job.article}\n{seen}"),
-        ):
-            if drop(continued)[1]:
-                return text
-        # The sentence alone: a view whose every sentence named a fact the article lacks was kept whole
-        # (`drop_unsupported_sentences` never empties a part), and would refuse a sound one here.
-        if unsupported(sentence, f"{job.article}\n{seen}"):
+        # The view already went through the cleaning, with its forced opening: it comes back the same,
+        # and a sentence the cleaning drops (a restatement of an earlier part or of the view, a foreign
+        # word, « je », generic advice, a word cut short, a name or number the article lacks) leaves it so.
+        continued = self._clean(job, f"{body} {OTHER_SIDE_LEAD} {sentences[0]}", FORCED_OPENINGS[job.part], stats)
+        if not continued.startswith(f"{body} {OTHER_SIDE_LEAD} "):
             return text
         stats["other_sides"] += 1
         return continued

@@ -499,6 +499,18 @@ async def test_a_one_sided_neutral_view_is_continued_on_the_other_side() -> None
     assert turn.assistant_prefix == neutral.removesuffix(f" {other}")
 
 
+async def test_a_one_sided_neutral_views_other_side_is_cleaned_as_the_part_was() -> None:
+    """The other side's sentence goes through the part's own cleaning (Summarizer._clean), glued
+    words parted included (the turn's first version hand-copied a subset of the steps, without it)."""
+    digest, _backend = await _run(
+        _one_sided_neutral("les communes rurales craignent ce qui resteincertain pour elles.")
+    )
+    assert digest.parts[Part.NEUTRE].endswith(
+        "Il coûte. D'un autre côté, les communes rurales craignent ce qui reste incertain pour elles."
+    )
+    assert digest.stats["other_sides"] == 1 and digest.stats["unglued_words"] == 1
+
+
 @pytest.mark.parametrize(
     "other",
     [
