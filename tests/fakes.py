@@ -10,7 +10,8 @@ from bot.model.backend import GenerationRequest, GenerationResult, ModelInfo
 
 
 class ScriptedBackend:
-    """Answers each request with `script(request)`; records every request and the thread it ran on."""
+    """Answers each request with `script(request)`; records every request and the thread it ran on.
+    An answer of as many words as the request's max_new_tokens was cut by the limit (finish_reason)."""
 
     def __init__(self, script: Callable[[GenerationRequest], str], *, delay: float = 0.0) -> None:
         self.script = script
@@ -30,7 +31,9 @@ class ScriptedBackend:
         for r in requests:
             text = self.script(r)
             prompt = sum(len(m.content.split()) for m in r.messages)
-            out.append(GenerationResult(text, prompt, prompt, len(text.split()), 0.001, 0.001))
+            written = len(text.split())  # a word for a token
+            finish = "length" if written >= r.params.max_new_tokens else "stop"
+            out.append(GenerationResult(text, prompt, prompt, written, 0.001, 0.001, finish_reason=finish))
         return out
 
     def count_tokens(self, text: str) -> int:

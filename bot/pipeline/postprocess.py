@@ -948,6 +948,16 @@ def mend_elisions(text: str) -> tuple[str, int]:
 _SENTENCE_END = re.compile(r"[.!?…]+(?:[\u00a0\u202f ]?[\"»”)])*(?=\s)")
 
 
+_CUT_NUMBER = re.compile(r"(?<![\w-])(\d+)\.\s*$")
+
+
+def reopen_cut_number(text: str) -> str:
+    """An answer the token limit cut right after a number's point does not end there: orangesum-38's
+    pessimistic view stopped on « … la foire accueille habituellement 200. » (the article: 200.000).
+    The point goes, and the cleaning trims the unfinished sentence back (`trim_to_sentence`)."""
+    return _CUT_NUMBER.sub(r"\1", text.rstrip())
+
+
 def trim_to_sentence(text: str) -> str:
     """Drop a trailing unfinished sentence (cut by the token limit) when a finished one precedes it."""
     text = text.rstrip()

@@ -44,6 +44,7 @@ from bot.pipeline.postprocess import (
     mend_accents,
     mend_elisions,
     reference_line,
+    reopen_cut_number,
     unglue_words,
 )
 from bot.pipeline.prompts import PromptSet
@@ -445,7 +446,8 @@ class Summarizer:
             _count(stats, result, logits_hook)
             if attempt:
                 stats["retry_seconds"] += result.prefill_seconds + result.decode_seconds
-            cleaned = self._clean(job, result.text, prefix, stats)
+            written = reopen_cut_number(result.text) if result.finish_reason == "length" else result.text
+            cleaned = self._clean(job, written, prefix, stats)
             verdict = judge(cleaned)
             if not job.full_check:
                 basic = tuple(p for p in verdict.problems if p in BASIC_PROBLEMS)

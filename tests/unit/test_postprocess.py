@@ -25,6 +25,7 @@ from bot.pipeline.postprocess import (
     mend_accents,
     mend_elisions,
     reference_line,
+    reopen_cut_number,
     trim_to_sentence,
     unglue_words,
 )
@@ -68,6 +69,21 @@ def test_paragraph_limit_and_unfinished_sentence() -> None:
     assert trim_to_sentence(cut) == "Il a expliqué que l'organisation se faisait sous un chapiteau."
     cut = "Le maire a déclaré : « Nous reporterons la foire. » Puis il a ajouté que la"
     assert trim_to_sentence(cut) == "Le maire a déclaré : « Nous reporterons la foire. »"
+
+
+def test_an_answer_cut_right_after_a_numbers_point_is_reopened() -> None:
+    """The limit struck right after « 200. » (of « 200.000 »): the point goes, and the sentence is
+    trimmed back like any unfinished one. Only a point after a digit, at the very end."""
+    cut = "Il a expliqué que la foire se tenait sous un chapiteau. La foire accueille habituellement 200."
+    assert reopen_cut_number(cut) == cut[:-1]
+    assert trim_to_sentence(reopen_cut_number(cut)) == "Il a expliqué que la foire se tenait sous un chapiteau."
+    for whole in (
+        "La foire a lieu en mars.",
+        "Le score : 3. Puis la suite.",
+        "Elle a eu lieu en 2020 !",
+        "Le COVID-19.",
+    ):
+        assert reopen_cut_number(whole) == whole
 
 
 @pytest.mark.parametrize(

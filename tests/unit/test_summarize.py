@@ -527,6 +527,26 @@ async def test_a_one_sided_neutral_views_other_side_is_dropped_when_the_cleaning
     assert digest.stats["one_sided_openings"] == 1
 
 
+async def test_an_answer_the_limit_cut_after_a_numbers_point_loses_its_cut_sentence() -> None:
+    """orangesum-38's pessimistic view (2026-12-07) ended « … accueille habituellement 200. » at the
+    token limit, for the article's 200.000; the same words ending an answer that stopped are kept."""
+    tail = " La foire accueille habituellement 200."
+
+    def script(long: bool) -> Callable[[GenerationRequest], str]:
+        def answer(r: GenerationRequest) -> str:
+            if _which(r) != "pessimiste":
+                return _distinct(r)
+            words = r.params.max_new_tokens - len(tail.split()) if long else 60
+            return _prose("pessimiste", words - 1) + tail
+
+        return answer
+
+    cut, _backend = await _run(script(long=True))
+    assert cut.parts[Part.PESSIMISTE].endswith(".") and "La foire" not in cut.parts[Part.PESSIMISTE]
+    whole, _backend = await _run(script(long=False))
+    assert whole.parts[Part.PESSIMISTE].endswith(tail)
+
+
 async def test_a_misquotation_takes_the_articles_words_in_the_parts_and_the_hook() -> None:
     """orangesum-44's hook and recap (2026-12-07) named the Bond film « Rien que pour les yeux », its
     article « Rien que pour vos yeux »; orangesum-24's recap came out whole in quotation marks."""
