@@ -40,6 +40,7 @@ from bot.app import Agora  # noqa: E402
 from bot.config import Config  # noqa: E402
 from bot.core.types import Article, FetchedDocument, Length, Part  # noqa: E402
 from bot.errors import AgoraError  # noqa: E402
+from bot.pipeline.checks import SIDE_WORDS  # noqa: E402
 from bot.pipeline.render import to_markdown  # noqa: E402
 from bot.pipeline.summarize import GENERATION_ORDER  # noqa: E402
 
@@ -129,13 +130,18 @@ SECOND_SIDE = re.compile(r"(?<!\w)(?:d'un |de l'|l')autre côté", re.IGNORECASE
 
 def _sides_line(digests: list[dict[Part, str]], stats: list[dict[str, float]]) -> str:
     """How many neutral views opened on the camps (the article reports a dispute, bot/pipeline/disputes.py),
-    and how many turn to a second side, as « D'un côté, » asks."""
+    how many turn to a second side, as « D'un côté, » asks, and how many opinion views argue nothing."""
     views = [parts.get(Part.NEUTRE, "") for parts in digests]
     camps = sum(st.get("dispute", 0.0) for st in stats)
     second = sum(bool(SECOND_SIDE.search(text)) for text in views)
+    # The opinion views with no word of their side (bot.pipeline.checks.SIDE_WORDS): they re-tell.
+    flat = "; ".join(
+        f"{part.name.lower()} {sum(not words.search(parts.get(part, '')) for parts in digests)}/{len(digests)}"
+        for part, words in SIDE_WORDS.items()
+    )
     return (
         f"- neutral views: opened on the camps (« ceux qui », the article reports a dispute) {camps:.0f}/{len(views)}; "
-        f"naming a second side (« autre côté ») {second}/{len(views)}"
+        f"naming a second side (« autre côté ») {second}/{len(views)}; views with no word of their side: {flat}"
     )
 
 
@@ -213,7 +219,8 @@ def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
         f"{6 * len(stats)} ({retried}; problems seen, every attempt counted: {found}), a later attempt kept for "
         f"{total('retries_kept')}, retries' time {avg('retry_seconds'):.1f} s a digest; parts kept without "
         f"a retry, a sentence repeating an earlier part cut: {total('repeats_cut')}; "
-        f"last attempts at an empty view (opened for it): {total('last_resorts')}; fallback parts: {fallbacks:.0f}; "
+        f"last attempts at an empty view (opened for it): {total('last_resorts')}; views arguing nothing "
+        f"written again, opened so: {total('side_openings')}; fallback parts: {fallbacks:.0f}; "
         f"turns asking for the analogy's question: {total('question_turns')}; sentences dropped (all "
         f"attempts): made-up facts {total('unsupported_dropped')}, naming people in the analogy "
         f"{total('people_dropped')} (names kept out while it was written: {total('names_avoided')}), "

@@ -3,8 +3,9 @@
 Each failure names a problem the quality bench measures (issue #6): an empty part, a part not in
 French or with stray English or German words, a part far too short, a part copying the article, a part
 repeating an earlier one, a part ending on a word cut short, a factual part stating a number or name
-the article does not give, a part restating an instruction, a neutral view judging a side, a part
-speaking as « je ». The summarizer regenerates a failing part once, with the advice for its problems
+the article does not give, a part restating an instruction, a neutral view judging a side, an
+optimistic or pessimistic view arguing nothing, a part speaking as « je ». The summarizer regenerates
+a failing part once, with the advice for its problems
 added to the instruction, and keeps the attempt whose verdict beats the other's (`Verdict.beats`:
 usable first, then the lesser badness).
 """
@@ -64,6 +65,40 @@ VERDICT_RE = re.compile(
     re.IGNORECASE,
 )
 
+
+def _stems(text: str) -> re.Pattern[str]:
+    """A pattern matching a word that starts with one of `text`'s stems."""
+    return re.compile(r"(?<!\w)(?:" + "|".join(text.split()) + ")", re.IGNORECASE)
+
+
+#: The views that take a side, and word stems of that side. A view with none of them re-tells the
+#: article instead of arguing: orangesum-38's pessimistic view « Il a expliqué que l'organisation de
+#: cette foire au jambon se faisait à l'intérieur d'un chapiteau … », orangesum-25's optimistic view
+#: « Cette intrusion grave et inadmissible a représenté une atteinte … ». Wide on purpose: of the 648
+#: views of six 54-item runs (2026-12-05 to 12-07), 38 have none (20 optimistic, 18 pessimistic, 6 or
+#: 7 a run, 9 items in all), and every one of those, read, argues nothing or the other side.
+SIDE_WORDS: dict[Part, re.Pattern[str]] = {
+    Part.OPTIMISTE: _stems(
+        "amélior espoir espér bénéfi avantag progrès progress opportunit chance positi favoris renforc "
+        "permet permis permettr aide aider protég protect solution soulag encourag succès réuss gain utile "
+        "meilleur valoris stimul facilit confian enrichi dynami rassur apais optimis promet avancée réjou "
+        "salu sécuris préserv garant rapproch solidar innov moderni relanc éclair clarifi transparen bon "
+        "bonne bien mieux sauv soutien souten reconnaiss hommage fier fierté victoire joie plaisir satisf "
+        "réconcil unité inspir motiv respect justice vérité développ croissance attir accès"
+    ),
+    Part.PESSIMISTE: _stems(
+        "risqu danger dangereu menac inquiét inquiet crain redout dériv problèm coût perte perd échec échou "
+        "négati critiq préoccup limit insuffis difficult difficile grave nuire nuis nocif nociv fragil "
+        "vulnérab abus atteinte injust inégal excès excessi manqu faibl peur alarm catastroph désastr pire "
+        "mauvais contre-productif stigmat souffr victime détérior aggrav erreur tension conflit régress "
+        "extrém malheur péril pénalis entrav frein recul fracture divis colère frustr méfian défian hostil "
+        "dommage néfaste préjudic sacrifi illusoire inefficac manipul exclu isol mépris violen défaite mal "
+        "dérap obstacle scandal polémi controvers doute incertain crise opaci chaos précari pénurie épuis "
+        "surcharg dégrad insécur sanction rejet pression contest chômage licenci faillite ruin endett fardeau lourd "
+        "pénib usé usure"
+    ),
+}
+
 #: Problems that make a part unusable whatever the backend (the caller falls back on the article).
 BASIC_PROBLEMS = ("vide", "langue")
 #: ...and with a real model, a part that restates an instruction it was given: fr05's hook (embedded
@@ -103,6 +138,7 @@ ADVICE = {
     "consigne": "Ne recopie pas les consignes : rédige le texte demandé, sur le sujet de l'article.",
     "tronque": "Termine chaque phrase par des mots entiers : aucun mot coupé.",
     "parti": "Reste neutre : ne donne ni raison ni tort à personne, expose ce que chaque camp avance.",
+    "recit": "Ne raconte pas l'article : défends ce point de vue par un argument.",
     "je": "Écris à la troisième personne : jamais « je », « mon » ni « ma », sauf dans une citation.",
 }
 
@@ -184,6 +220,10 @@ def check_part(
             badness += 10 * len(invented)
     if part in UNBIASED_PARTS and VERDICT_RE.search(text):
         found.append("parti")
+        badness += 30
+    side = SIDE_WORDS.get(part)
+    if side is not None and not side.search(text):
+        found.append("recit")
         badness += 30
     if first_person(text):
         found.append("je")

@@ -120,6 +120,7 @@ DISPUTE_OPENINGS = {Part.NEUTRE: "D'un côté, ceux qui"}
 #: every sentence was dropped as a repeat and the part came out empty (5 pessimistic and 3
 #: optimistic views in the 54 digests of the quality bench). Made to open on a risk or a hope, it
 #: wrote 6 of those 8, shorter and weaker than its usual views (bench/RESULTS.md § "The empty views").
+#: A view that argues nothing (checks.SIDE_WORDS, the problem "recit") gets its retry opened so.
 LAST_RESORT_OPENINGS = {Part.OPTIMISTE: "L'espoir, c'est que", Part.PESSIMISTE: "Le risque, c'est que"}
 
 #: Parts that end on a question (the analogy "ending on the open question it raises"). The embedded
@@ -301,6 +302,7 @@ class Summarizer:
             "quotes_mended": 0.0,  # « Rien que pour les yeux » where the article quotes « Rien que pour vos yeux »
             "quotes_unwrapped": 0.0,  # a paragraph of the model's own words inside quotation marks
             "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
+            "side_openings": 0.0,  # retries of a view arguing nothing ("recit"), opened so too
             "repeats_cut": 0.0,  # parts kept without a retry, a sentence repeating an earlier part cut
             "one_sided_openings": 0.0,  # « D'un côté, » taken off a neutral view that turns to no other side
             "other_side_turns": 0.0,  # turns continuing a one-sided neutral view after OTHER_SIDE_LEAD
@@ -427,6 +429,10 @@ class Summarizer:
                     stats[key] = stats.get(key, 0.0) + 1
                 ask += "\n" + verdict.advice(shape.words)
                 boost = bool({"copie", "redite"} & set(verdict.problems))
+                if attempt == 1 and "recit" in verdict.problems and part in LAST_RESORT_OPENINGS:
+                    # A view that re-told the article is written again opened on its side's words.
+                    prefix = LAST_RESORT_OPENINGS[part]
+                    stats["side_openings"] += 1
             if job.hook is not None and boost:
                 job.hook.strength *= 2
             logits_hook = _request_hook(job)

@@ -60,6 +60,7 @@ def test_the_checks_line_sums_each_digests_counts() -> None:
             "advice_dropped": 1,
             "retry_seconds": 30,
             "last_resorts": 1,
+            "side_openings": 2,
             "seconds": 90,
         },
     ]
@@ -67,7 +68,10 @@ def test_the_checks_line_sums_each_digests_counts() -> None:
     assert "parts regenerated after a failed check: 5 of 24" in line
     assert "5 of 24 (neutre 3, recap 1; problems seen, every attempt counted: court 2, etranger 1)" in line
     assert "a later attempt kept for 1, retries' time 7.5 s" in line
-    assert "last attempts at an empty view (opened for it): 1; fallback parts: 0" in line
+    assert (
+        "last attempts at an empty view (opened for it): 1; views arguing nothing written again, opened so: 2;" in line
+    )
+    assert "fallback parts: 0" in line
     assert "naming people in the analogy 1 (names kept out while it was written: 2), stray foreign words 3" in line
     assert "ending on a word cut short 1" in line
     assert "restating an instruction 2, generic advice in a view 1;" in line
@@ -99,9 +103,13 @@ def test_the_pairs_line_names_the_closest_pair_of_each_digest_and_its_mean_over_
 def test_the_sides_line_counts_the_camps_openings_and_the_views_turning_to_a_second_side() -> None:
     digests = [
         {Part.NEUTRE: "D'un côté, ceux qui votent pour. De l'autre côté, ceux qui votent contre."},
-        {Part.NEUTRE: "D'un côté, la loi protège. D'un autre côté, elle surveille."},
-        {Part.NEUTRE: "D'un côté, la loi protège ; ailleurs, elle inquiète."},
+        {Part.NEUTRE: "D'un côté, la loi protège. D'un autre côté, elle surveille.", Part.OPTIMISTE: "Un espoir."},
+        {
+            Part.NEUTRE: "D'un côté, la loi protège ; ailleurs, elle inquiète.",
+            Part.PESSIMISTE: "Il a expliqué que la foire se tenait sous un chapiteau.",
+        },
     ]
     stats = [{"dispute": 1.0}, {"dispute": 0.0}, {}]
     line = _sides_line(digests, stats)
-    assert "dispute) 1/3;" in line and line.endswith("(« autre côté ») 2/3")
+    assert "dispute) 1/3;" in line and "(« autre côté ») 2/3;" in line
+    assert line.endswith("views with no word of their side: optimiste 2/3; pessimiste 3/3")

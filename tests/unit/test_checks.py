@@ -10,6 +10,8 @@ ARTICLE = (
     "de départ à soixante-quatre ans, une mesure que les syndicats jugent injuste et que l'opposition promet "
     "de combattre au Parlement dans les semaines qui viennent."
 )
+#: A sentence of hope, for an optimistic view (checks.SIDE_WORDS).
+HOPE = " Ce calendrier laisse une chance au dialogue."
 OWN = (
     "Le texte présenté cette semaine modifie l'âge auquel les salariés pourront cesser de travailler. "
     "Les organisations de salariés contestent cette décision, et plusieurs groupes parlementaires annoncent "
@@ -105,16 +107,35 @@ def test_a_neutral_view_judging_a_side_is_sent_back_and_a_view_may_take_one() ->
     for verdict in ("ont raison de s'inquiéter", "a eu tort", "auraient raison"):
         judging = judged.replace("ont raison", verdict)
         assert check_part(Part.NEUTRE, judging, target_words=40, article=ARTICLE, earlier={}).problems == ("parti",)
-    assert check_part(Part.OPTIMISTE, judged, target_words=40, article=ARTICLE, earlier={}).ok
+    assert check_part(Part.PESSIMISTE, judged, target_words=40, article=ARTICLE, earlier={}).ok
+
+
+@pytest.mark.parametrize(
+    ("part", "told"),
+    [
+        # orangesum-38 and orangesum-25 (2026-12-07): the article re-told, the other side's words.
+        (Part.PESSIMISTE, "Il a expliqué que l'organisation de cette foire au jambon se faisait sous un chapiteau."),
+        (Part.OPTIMISTE, "Cette intrusion grave et inadmissible a représenté une atteinte au réseau culturel."),
+    ],
+)
+def test_an_opinion_view_arguing_nothing_is_sent_back(part: Part, told: str) -> None:
+    verdict = check_part(part, told, target_words=15, article=ARTICLE, earlier={})
+    assert verdict.problems == ("recit",) and verdict.retry(part) and verdict.usable
+    assert "défends ce point de vue" in verdict.advice(15)
+    # One word of its side is enough; the parts that take no side are not asked for one.
+    sided = {Part.PESSIMISTE: " Le risque est réel.", Part.OPTIMISTE: " Le dialogue peut en sortir renforcé."}
+    assert check_part(part, told + sided[part], target_words=15, article=ARTICLE, earlier={}).ok
+    for neutral in (Part.NEUTRE, Part.EXEMPLE):
+        assert "recit" not in check_part(neutral, told, target_words=15, article=ARTICLE, earlier={}).problems
 
 
 def test_a_part_speaking_as_je_is_sent_back_unless_a_witness_is_quoted() -> None:
     """tricky03's optimistic view (2026-12-07): the model wrote as the article's author."""
-    own = OWN.replace("Le calendrier prévoit", "Je peux vous dire que le calendrier prévoit")
+    own = OWN.replace("Le calendrier prévoit", "Je peux vous dire que le calendrier prévoit") + HOPE
     verdict = check_part(Part.OPTIMISTE, own, target_words=40, article=ARTICLE, earlier={})
     assert verdict.problems == ("je",) and verdict.retry(Part.OPTIMISTE)
     assert "troisième personne" in verdict.advice(40)
-    quoted = OWN + " Un syndicaliste résume : « je ne lâcherai rien »."
+    quoted = OWN + HOPE + " Un syndicaliste résume : « je ne lâcherai rien »."
     assert check_part(Part.OPTIMISTE, quoted, target_words=40, article=ARTICLE, earlier={}).ok
     for mine in ("Mon avis est que le calendrier prévoit", "Il m'a dit que le calendrier prévoit"):
         text = OWN.replace("Le calendrier prévoit", mine)
@@ -140,18 +161,21 @@ def test_a_part_restating_an_instruction_fails() -> None:
 
 
 def test_a_part_ending_on_a_word_cut_short_is_sent_back() -> None:
-    """fr05's optimistic view: "Ce produit est vendu à des agriculteurs qui sont pas oblig." """
+    """fr05's optimistic view: "Ce produit est vendu à des agriculteurs qui sont pas oblig." (here with a
+    word of its side: checks.SIDE_WORDS)"""
     neutral = "Selon le texte, les exploitants resteront obligés de respecter les nouvelles règles nationales."
-    cut = "Ce produit est vendu à des agriculteurs qui sont pas oblig."
+    cut = "Ce produit utile est vendu à des agriculteurs qui sont pas oblig."
     verdict = check_part(Part.OPTIMISTE, cut, target_words=10, article=ARTICLE, earlier={Part.NEUTRE: neutral})
     assert verdict.problems == ("tronque",) and verdict.retry(Part.OPTIMISTE)
     # Unusable: orangesum-44's neutral view « Après trois divor. » was kept over a retry that repeated
     # an earlier part, whose badness was higher.
     assert not verdict.usable
-    repeating = check_part(Part.OPTIMISTE, neutral, target_words=10, article=ARTICLE, earlier={Part.NEUTRE: neutral})
+    repeating = check_part(
+        Part.OPTIMISTE, neutral + HOPE, target_words=10, article=ARTICLE, earlier={Part.NEUTRE: neutral}
+    )
     assert repeating.problems == ("redite",) and repeating.badness < verdict.badness
     assert "aucun mot coupé" in verdict.advice(10)
-    whole = "Ce produit est vendu à des agriculteurs qui restent libres de leur choix."
+    whole = "Ce produit utile est vendu à des agriculteurs qui restent libres de leur choix."
     assert check_part(Part.OPTIMISTE, whole, target_words=10, article=ARTICLE, earlier={Part.NEUTRE: neutral}).ok
 
 
@@ -173,7 +197,7 @@ def test_a_scrap_of_a_few_words_is_retried_and_unusable(scrap: str) -> None:
     """fr05's neutral view « S'opposer au glyphosate. » and orangesum-39's pessimistic « La Pologne, qui
     a inter. » each survived their retry: four words standing for a side."""
     verdict = check_part(Part.PESSIMISTE, scrap, target_words=70, article=ARTICLE, earlier={})
-    assert verdict.problems == ("bribe",) and verdict.retry(Part.PESSIMISTE) and not verdict.usable
+    assert verdict.problems[0] == "bribe" and verdict.retry(Part.PESSIMISTE) and not verdict.usable
     assert "en entier" in verdict.advice(70)
     # A usable attempt wins over it, even one repeating an earlier part word for word.
     repeated = check_part(Part.PESSIMISTE, OWN, target_words=70, article=ARTICLE, earlier={Part.NEUTRE: OWN})

@@ -54,8 +54,12 @@ def _prose(key: str, words: int = 80) -> str:
     (« Sur », not « Le »: before « accroche0 » or « exemple0 », « Le » would be elided, and the
     part left with no French function word.)"""
     body = "Sur " + " ".join(f"{key}{i}" for i in range(words))
-    # A neutral view turns to another side, else its « D'un côté, » is taken off (drop_one_sided_opening).
-    return body + (", mais pas seulement." if key == "neutre" else ".")
+    # A neutral view turns to another side, else its « D'un côté, » is taken off (drop_one_sided_opening);
+    # an opinion view says a word of its side, else it is written again (checks.SIDE_WORDS).
+    return body + _ENDINGS.get(key, ".")
+
+
+_ENDINGS = {"neutre": ", mais pas seulement.", "optimiste": ", pour le mieux.", "pessimiste": ", au risque du pire."}
 
 
 def _opened(part: Part, text: str) -> str:
@@ -227,7 +231,9 @@ async def test_a_scrap_standing_for_a_view_is_not_kept() -> None:
         if key == "neutre":
             return "S'opposer au glyphosate."
         if key == "pessimiste":
-            return risk if r.assistant_prefix == LAST_RESORT_OPENINGS[Part.PESSIMISTE] else "La Pologne, qui a inter."
+            # (« La Pologne » then; « La crise » here, a word of its side: a view arguing nothing has its
+            # retry opened on LAST_RESORT_OPENINGS already, and this test is about the third attempt.)
+            return risk if r.assistant_prefix == LAST_RESORT_OPENINGS[Part.PESSIMISTE] else "La crise, qui a inter."
         return _distinct(r)
 
     digest, backend = await _run(script)
@@ -236,6 +242,26 @@ async def test_a_scrap_standing_for_a_view_is_not_kept() -> None:
     asked = [_which(r) for call in backend.calls for r in call]
     assert asked.count("neutre") == 2 and asked.count("pessimiste") == 3
     assert digest.stats["problem_bribe"] == 4 and digest.stats["fallback_parts"] == 1
+
+
+async def test_a_view_arguing_nothing_is_written_again_opened_on_its_side() -> None:
+    """orangesum-38's pessimistic view (2026-12-07) re-told the article: « Il a expliqué que
+    l'organisation de cette foire au jambon se faisait à l'intérieur d'un chapiteau … »."""
+    told = "Sur pessimiste0 pessimiste1 pessimiste2, il a expliqué que la foire se tenait sous un chapiteau."
+    risk = "les petits producteurs perdent leur seule vitrine de l'année, sans rien pour la remplacer."
+    prefixes: list[str] = []
+
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "pessimiste":
+            prefixes.append(r.assistant_prefix)
+            return risk if r.assistant_prefix else told
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert prefixes == ["", LAST_RESORT_OPENINGS[Part.PESSIMISTE]]
+    assert digest.parts[Part.PESSIMISTE] == f"{LAST_RESORT_OPENINGS[Part.PESSIMISTE]} {risk}"
+    assert digest.stats["problem_recit"] == 1 and digest.stats["side_openings"] == 1
+    assert digest.stats["last_resorts"] == 0
 
 
 async def test_a_usable_view_gets_no_last_attempt_however_it_checked() -> None:
