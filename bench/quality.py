@@ -42,7 +42,7 @@ from bot.core.types import Article, FetchedDocument, Length, Part  # noqa: E402
 from bot.errors import AgoraError  # noqa: E402
 from bot.pipeline.checks import SIDE_WORDS  # noqa: E402
 from bot.pipeline.render import to_markdown  # noqa: E402
-from bot.pipeline.summarize import GENERATION_ORDER  # noqa: E402
+from bot.pipeline.summarize import GENERATION_ORDER, UNWRITTEN  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 ORANGESUM = CORPUS / "_datasets" / "orangesum-test" / "abstracts"
@@ -135,10 +135,12 @@ def _sides_line(digests: list[dict[Part, str]], stats: list[dict[str, float]]) -
     camps = sum(st.get("dispute", 0.0) for st in stats)
     second = sum(bool(SECOND_SIDE.search(text)) for text in views)
     # The opinion views with no word of their side (bot.pipeline.checks.SIDE_WORDS): they re-tell.
-    flat = "; ".join(
-        f"{part.name.lower()} {sum(not words.search(parts.get(part, '')) for parts in digests)}/{len(digests)}"
-        for part, words in SIDE_WORDS.items()
-    )
+    # Of the views written (not the placeholder of one no attempt made usable).
+    counts = []
+    for part, side in SIDE_WORDS.items():
+        written = [text for parts in digests if (text := parts.get(part, "")) and text != UNWRITTEN]
+        counts.append(f"{part.name.lower()} {sum(not side.search(text) for text in written)}/{len(written)}")
+    flat = "; ".join(counts)
     return (
         f"- neutral views: opened on the camps (« ceux qui », the article reports a dispute) {camps:.0f}/{len(views)}; "
         f"naming a second side (« autre côté ») {second}/{len(views)}; views with no word of their side: {flat}"

@@ -954,7 +954,8 @@ _CUT_NUMBER = re.compile(r"(?<![\w-])(\d+)\.\s*$")
 def reopen_cut_number(text: str) -> str:
     """An answer the token limit cut right after a number's point does not end there: orangesum-38's
     pessimistic view stopped on « … la foire accueille habituellement 200. » (the article: 200.000).
-    The point goes, and the cleaning trims the unfinished sentence back (`trim_to_sentence`)."""
+    The point goes, and the cleaning trims the unfinished sentence back (`trim_to_sentence`) when a
+    finished one precedes it; alone, it is closed again, as any cut sentence with nothing before it."""
     return _CUT_NUMBER.sub(r"\1", text.rstrip())
 
 

@@ -14,6 +14,7 @@ import logging
 import re
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from bot.pipeline.postprocess import (
     drop_instruction_echoes,
     drop_one_sided_opening,
     drop_opening_link,
+    drop_repeated_sentences,
     drop_sentences_naming_people,
     drop_sentences_with_foreign_words,
     drop_truncated_sentences,
@@ -120,7 +122,8 @@ DISPUTE_OPENINGS = {Part.NEUTRE: "D'un côté, ceux qui"}
 #: every sentence was dropped as a repeat and the part came out empty (5 pessimistic and 3
 #: optimistic views in the 54 digests of the quality bench). Made to open on a risk or a hope, it
 #: wrote 6 of those 8, shorter and weaker than its usual views (bench/RESULTS.md § "The empty views").
-#: A view that argues nothing (checks.SIDE_WORDS, the problem "recit") gets its retry opened so.
+#: A view that argues nothing (checks.SIDE_WORDS, the problem "recit") gets its retry opened so, and
+#: then no third attempt.
 LAST_RESORT_OPENINGS = {Part.OPTIMISTE: "L'espoir, c'est que", Part.PESSIMISTE: "Le risque, c'est que"}
 
 #: Parts that end on a question (the analogy "ending on the open question it raises"). The embedded
@@ -395,7 +398,8 @@ class Summarizer:
 
     async def _write_part(self, job: _PartJob, messages: list[Message], stats: dict[str, float]) -> str:
         """Generate one part; if its check fails, regenerate it once with advice and keep the better attempt.
-        A view of LAST_RESORT_OPENINGS that neither attempt made usable gets a third, with forced words.
+        A view of LAST_RESORT_OPENINGS that neither attempt made usable gets a third, with forced words;
+        a view that argued nothing (the problem "recit") has its retry opened so, and no third attempt.
 
         Returns "" when no attempt is usable (empty or not French): the caller puts a fallback.
         """
@@ -413,12 +417,13 @@ class Summarizer:
             earlier=job.earlier,
             instructions=job.instructions,
         )
+        last_resort = LAST_RESORT_OPENINGS.get(part)
         for attempt in range(3):
             if attempt == 2:
                 assert best is not None
-                if best[0].usable or part not in LAST_RESORT_OPENINGS:
-                    break
-                prefix = LAST_RESORT_OPENINGS[part]
+                if best[0].usable or last_resort is None or prefix == last_resort:
+                    break  # the retry opened so already: a third attempt would be much the same
+                prefix = last_resort
                 stats["last_resorts"] += 1
             ask = job.instruction
             boost = False
@@ -429,9 +434,10 @@ class Summarizer:
                     stats[key] = stats.get(key, 0.0) + 1
                 ask += "\n" + verdict.advice(shape.words)
                 boost = bool({"copie", "redite"} & set(verdict.problems))
-                if attempt == 1 and "recit" in verdict.problems and part in LAST_RESORT_OPENINGS:
-                    # A view that re-told the article is written again opened on its side's words.
-                    prefix = LAST_RESORT_OPENINGS[part]
+                if attempt == 1 and "recit" in verdict.problems and last_resort is not None:
+                    # A view that re-told the article is written again opened on its side's words
+                    # (which the check then finds: the opening states the side, what follows argues it).
+                    prefix = last_resort
                     stats["side_openings"] += 1
             if job.hook is not None and boost:
                 job.hook.strength *= 2
@@ -505,7 +511,7 @@ class Summarizer:
             cleaned, elided = mend_elisions(_mend_grammar(quoted, job.article, stats))
             stats["elisions_mended"] += elided
             return cleaned
-        seen = "\n".join(t for p, t in job.earlier.items() if p is not Part.REFERENCE)
+        seen = _seen(job)
         # Words mended before the cleaning, whose restatement test compares words: the neutral view's
         # « … à unepopulation à risque Covid » was not the recap's « … à une population à risque
         # Covid » to it, and survived (orangesum-34, 2026-12-07). The instructions too: when they were
@@ -560,7 +566,7 @@ class Summarizer:
             )
         )
         _count(stats, result, logits_hook)
-        return result.text
+        return reopen_cut_number(result.text) if result.finish_reason == "length" else result.text
 
     async def _turn_to_other_side(
         self, job: _PartJob, messages: list[Message], text: str, stats: dict[str, float]
@@ -580,11 +586,20 @@ class Summarizer:
         if not sentences or sentences[0][-1] not in ".!…" or len(sentences[0].split()) < OTHER_SIDE_MIN_WORDS:
             return text
         # The view already went through the cleaning, with its forced opening: it comes back the same,
-        # and a sentence the cleaning drops (a restatement of an earlier part or of the view, a foreign
-        # word, « je », generic advice, a word cut short, a name or number the article lacks) leaves it so.
-        continued = self._clean(job, f"{body} {OTHER_SIDE_LEAD} {sentences[0]}", FORCED_OPENINGS[job.part], stats)
+        # and a sentence the cleaning drops (a restatement of an earlier part, a foreign word, « je »,
+        # generic advice, a word cut short, a name or number the article lacks) leaves it so. Counted
+        # only when kept: a turn refused adds nothing to the digest, nor to its figures.
+        counted: defaultdict[str, float] = defaultdict(float)
+        continued = self._clean(job, f"{body} {OTHER_SIDE_LEAD} {sentences[0]}", job.opening, counted)
         if not continued.startswith(f"{body} {OTHER_SIDE_LEAD} "):
             return text
+        # Nor a restatement of the view itself, judged as one of an earlier part (the cleaning's test
+        # within a part is looser: a short sentence lifted from a long one passes it).
+        added = continued[len(body) :].strip()
+        if drop_repeated_sentences([added], f"{_seen(job)}\n{body}") != [added]:
+            return text
+        for key, value in counted.items():
+            stats[key] = stats.get(key, 0.0) + value
         stats["other_sides"] += 1
         return continued
 
@@ -665,6 +680,11 @@ def barred_for(part: Part, barred: NameBar) -> NameBar:
 def _request_hook(job: _PartJob) -> AntiCopyHook | BarredTokens | None:
     """The logits hook of a job's generation: its anti-copy hook, with its barred tokens if it has any."""
     return BarredTokens(job.barred, job.hook) if job.barred else job.hook
+
+
+def _seen(job: _PartJob) -> str:
+    """The parts written before `job`'s, the reference line aside: what a part must not restate."""
+    return "\n".join(t for p, t in job.earlier.items() if p is not Part.REFERENCE)
 
 
 def _count(stats: dict[str, float], result: GenerationResult, hook: object = None) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from bench.quality import SAMPLE_PAGES, _checks_line, _pairs_line, _sides_line, _unknown_line, corpus_items
 from bot.core.types import Part
+from bot.pipeline.summarize import UNWRITTEN
 
 
 def test_sample_pages_exist_and_are_selected_alone() -> None:
@@ -102,7 +103,10 @@ def test_the_pairs_line_names_the_closest_pair_of_each_digest_and_its_mean_over_
 
 def test_the_sides_line_counts_the_camps_openings_and_the_views_turning_to_a_second_side() -> None:
     digests = [
-        {Part.NEUTRE: "D'un côté, ceux qui votent pour. De l'autre côté, ceux qui votent contre."},
+        {
+            Part.NEUTRE: "D'un côté, ceux qui votent pour. De l'autre côté, ceux qui votent contre.",
+            Part.PESSIMISTE: UNWRITTEN,  # no view written: not counted
+        },
         {Part.NEUTRE: "D'un côté, la loi protège. D'un autre côté, elle surveille.", Part.OPTIMISTE: "Un espoir."},
         {
             Part.NEUTRE: "D'un côté, la loi protège ; ailleurs, elle inquiète.",
@@ -112,4 +116,4 @@ def test_the_sides_line_counts_the_camps_openings_and_the_views_turning_to_a_sec
     stats = [{"dispute": 1.0}, {"dispute": 0.0}, {}]
     line = _sides_line(digests, stats)
     assert "dispute) 1/3;" in line and "(« autre côté ») 2/3;" in line
-    assert line.endswith("views with no word of their side: optimiste 2/3; pessimiste 3/3")
+    assert line.endswith("views with no word of their side: optimiste 0/1; pessimiste 1/1")

@@ -197,7 +197,8 @@ def test_a_scrap_of_a_few_words_is_retried_and_unusable(scrap: str) -> None:
     """fr05's neutral view « S'opposer au glyphosate. » and orangesum-39's pessimistic « La Pologne, qui
     a inter. » each survived their retry: four words standing for a side."""
     verdict = check_part(Part.PESSIMISTE, scrap, target_words=70, article=ARTICLE, earlier={})
-    assert verdict.problems[0] == "bribe" and verdict.retry(Part.PESSIMISTE) and not verdict.usable
+    # (and none of them says a word of its side)
+    assert verdict.problems == ("bribe", "recit") and verdict.retry(Part.PESSIMISTE) and not verdict.usable
     assert "en entier" in verdict.advice(70)
     # A usable attempt wins over it, even one repeating an earlier part word for word.
     repeated = check_part(Part.PESSIMISTE, OWN, target_words=70, article=ARTICLE, earlier={Part.NEUTRE: OWN})

@@ -264,6 +264,22 @@ async def test_a_view_arguing_nothing_is_written_again_opened_on_its_side() -> N
     assert digest.stats["last_resorts"] == 0
 
 
+async def test_a_view_arguing_nothing_whose_retry_is_unusable_gets_no_third_attempt() -> None:
+    """Its retry opened on LAST_RESORT_OPENINGS already: a third attempt would open the same way."""
+    prefixes: list[str] = []
+
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "pessimiste":
+            prefixes.append(r.assistant_prefix)
+            return "" if r.assistant_prefix else "Il a parlé du chapiteau."  # a scrap, and no side
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert prefixes == ["", LAST_RESORT_OPENINGS[Part.PESSIMISTE]]
+    assert digest.parts[Part.PESSIMISTE] == UNWRITTEN
+    assert digest.stats["side_openings"] == 1 and digest.stats["last_resorts"] == 0
+
+
 async def test_a_usable_view_gets_no_last_attempt_however_it_checked() -> None:
     def script(r: GenerationRequest) -> str:
         # A pessimistic view pasted from the article twice: checked badly ("copie"), but usable.
@@ -544,6 +560,7 @@ async def test_a_one_sided_neutral_views_other_side_is_cleaned_as_the_part_was()
         "the costs will rise for the small towns of the region.",  # not French
         "les communes rurales craignent une hausse",  # no sentence's end
         "le maire Jean Dupont craint une hausse des coûts pour les habitants.",  # a name the article lacks
+        "sur neutre3 neutre4 neutre5 neutre6 neutre7 neutre8 neutre9.",  # the view's own words again
     ],
 )
 async def test_a_one_sided_neutral_views_other_side_is_dropped_when_the_cleaning_would_drop_it(other: str) -> None:
@@ -571,6 +588,13 @@ async def test_an_answer_the_limit_cut_after_a_numbers_point_loses_its_cut_sente
     assert cut.parts[Part.PESSIMISTE].endswith(".") and "La foire" not in cut.parts[Part.PESSIMISTE]
     whole, _backend = await _run(script(long=False))
     assert whole.parts[Part.PESSIMISTE].endswith(tail)
+
+
+async def test_a_refused_other_side_adds_nothing_to_the_figures() -> None:
+    """Its glued word was parted, and the sentence refused (a name the article lacks): not counted."""
+    digest, _backend = await _run(_one_sided_neutral("le maire Jean Dupont craint ce qui resteincertain pour eux."))
+    assert digest.parts[Part.NEUTRE].endswith("Il coûte.")
+    assert digest.stats["other_sides"] == 0 and digest.stats["unglued_words"] == 0
 
 
 async def test_a_misquotation_takes_the_articles_words_in_the_parts_and_the_hook() -> None:
