@@ -122,8 +122,8 @@ DISPUTE_OPENINGS = {Part.NEUTRE: "D'un côté, ceux qui"}
 #: every sentence was dropped as a repeat and the part came out empty (5 pessimistic and 3
 #: optimistic views in the 54 digests of the quality bench). Made to open on a risk or a hope, it
 #: wrote 6 of those 8, shorter and weaker than its usual views (bench/RESULTS.md § "The empty views").
-#: A view that argues nothing (checks.SIDE_WORDS, the problem "recit") gets its retry opened so, and
-#: then no third attempt.
+#: A view that argues nothing (checks.SIDE_WORDS, the problem "recit") gets its retry opened so (and
+#: then no third attempt), or its third attempt when its retry is the one that argued nothing.
 LAST_RESORT_OPENINGS = {Part.OPTIMISTE: "L'espoir, c'est que", Part.PESSIMISTE: "Le risque, c'est que"}
 
 #: Parts that end on a question (the analogy "ending on the open question it raises"). The embedded
@@ -398,8 +398,9 @@ class Summarizer:
 
     async def _write_part(self, job: _PartJob, messages: list[Message], stats: dict[str, float]) -> str:
         """Generate one part; if its check fails, regenerate it once with advice and keep the better attempt.
-        A view of LAST_RESORT_OPENINGS that neither attempt made usable gets a third, with forced words;
-        a view that argued nothing (the problem "recit") has its retry opened so, and no third attempt.
+        A view of LAST_RESORT_OPENINGS that neither attempt made usable, or whose best attempt argues
+        nothing (the problem "recit"), gets a third, with forced words; a view found arguing nothing at
+        its first attempt has its retry opened so, and no third attempt.
 
         Returns "" when no attempt is usable (empty or not French): the caller puts a fallback.
         """
@@ -421,10 +422,15 @@ class Summarizer:
         for attempt in range(3):
             if attempt == 2:
                 assert best is not None
-                if best[0].usable or last_resort is None or prefix == last_resort:
+                if last_resort is None or prefix == last_resort:
                     break  # the retry opened so already: a third attempt would be much the same
+                if best[0].usable and "recit" not in best[0].problems:
+                    break
                 prefix = last_resort
-                stats["last_resorts"] += 1
+                # The best still argues nothing (the retry re-told the article, where the first
+                # attempt had failed otherwise: orangesum-25's optimistic view, 2026-12-07), or no
+                # attempt was usable.
+                stats["side_openings" if best[0].usable else "last_resorts"] += 1
             ask = job.instruction
             boost = False
             if verdict is not None:

@@ -280,6 +280,28 @@ async def test_a_view_arguing_nothing_whose_retry_is_unusable_gets_no_third_atte
     assert digest.stats["side_openings"] == 1 and digest.stats["last_resorts"] == 0
 
 
+async def test_a_view_whose_retry_argues_nothing_gets_a_third_attempt_opened_on_its_side() -> None:
+    """orangesum-25's optimistic view (2026-12-07): its first attempt came out empty (the digest speaking
+    of itself), its retry re-told the article; it was kept without an attempt opened on its side."""
+    told = (
+        "Le chargé d'affaires a été convoqué vendredi au Quai d'Orsay par le ministère des Affaires "
+        "étrangères, pour des mises au point sur cette intrusion dans un domaine national à Jérusalem."
+    )
+    hope = "le dialogue entre les deux pays en sorte renforcé, et les échanges culturels préservés."
+    prefixes: list[str] = []
+
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "optimiste":
+            prefixes.append(r.assistant_prefix)
+            return [" ", told, hope][len(prefixes) - 1]
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert prefixes == ["", "", LAST_RESORT_OPENINGS[Part.OPTIMISTE]]
+    assert digest.parts[Part.OPTIMISTE] == f"{LAST_RESORT_OPENINGS[Part.OPTIMISTE]} {hope}"
+    assert digest.stats["side_openings"] == 1 and digest.stats["last_resorts"] == 0
+
+
 async def test_a_usable_view_gets_no_last_attempt_however_it_checked() -> None:
     def script(r: GenerationRequest) -> str:
         # A pessimistic view pasted from the article twice: checked badly ("copie"), but usable.
