@@ -464,8 +464,7 @@ class Summarizer:
             _count(stats, result, logits_hook)
             if attempt:
                 stats["retry_seconds"] += result.prefill_seconds + result.decode_seconds
-            written = reopen_cut_number(result.text) if result.finish_reason == "length" else result.text
-            cleaned = self._clean(job, written, prefix, stats)
+            cleaned = self._clean(job, _answer(result), prefix, stats)
             verdict = judge(cleaned)
             if not job.full_check:
                 basic = tuple(p for p in verdict.problems if p in BASIC_PROBLEMS)
@@ -572,7 +571,7 @@ class Summarizer:
             )
         )
         _count(stats, result, logits_hook)
-        return reopen_cut_number(result.text) if result.finish_reason == "length" else result.text
+        return _answer(result)
 
     async def _turn_to_other_side(
         self, job: _PartJob, messages: list[Message], text: str, stats: dict[str, float]
@@ -691,6 +690,11 @@ def _request_hook(job: _PartJob) -> AntiCopyHook | BarredTokens | None:
 def _seen(job: _PartJob) -> str:
     """The parts written before `job`'s, the reference line aside: what a part must not restate."""
     return "\n".join(t for p, t in job.earlier.items() if p is not Part.REFERENCE)
+
+
+def _answer(result: GenerationResult) -> str:
+    """A generation's text, not ending on a number's point where the token limit cut it (« 200. »)."""
+    return reopen_cut_number(result.text) if result.finish_reason == "length" else result.text
 
 
 def _count(stats: dict[str, float], result: GenerationResult, hook: object = None) -> None:
