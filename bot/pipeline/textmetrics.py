@@ -323,7 +323,7 @@ def facts(text: str) -> set[str]:
     found = _numbers(text) | set(_SPELLED.findall(text))
     for sentence in SENTENCE_BREAK.split(text):
         for m in _NAME.finditer(sentence):
-            if m.start() > 0:
+            if not _opens_sentence(sentence, m.start()):
                 found.add(m.group(1).lower())
     return found
 

@@ -82,6 +82,17 @@ def test_unsupported_facts() -> None:
     assert "653" in facts("Il y avait 653 maires.")
 
 
+def test_a_sentence_opening_on_a_quotation_mark_has_no_name_in_its_first_word() -> None:
+    """« Ces sites sont … » or « Nous sommes prêts », a déclaré … : its first word is capitalised as
+    any sentence's is (it was counted as a name the article lacks, and the sentence dropped)."""
+    source = "Le ministre a répondu aux maires, qui demandaient des moyens pour leurs sites."
+    for opened in ("« Nous sommes prêts », a déclaré le ministre.", '"Ces sites sont protégés", dit-il.'):
+        assert unsupported_facts(opened, source) == (0, 0), opened
+        assert unsupported_facts("Les maires écoutent. " + opened, source) == (0, 0), opened
+    # A name later in the quotation is still one.
+    assert unsupported_facts("« Nous avons vu Dupont », a-t-il dit.", source) == (1, 1)
+
+
 def test_numbers_written_in_words_are_facts_too() -> None:
     """fr05's recap: the glyphosate used "depuis quatre ans"; the article says forty years, since 1974."""
     source = "Le glyphosate est utilisé depuis quarante ans, depuis 1974 exactement, par 12 pays."
