@@ -40,7 +40,7 @@ from bot.app import Agora  # noqa: E402
 from bot.config import Config  # noqa: E402
 from bot.core.types import Article, FetchedDocument, Length, Part  # noqa: E402
 from bot.errors import AgoraError  # noqa: E402
-from bot.pipeline.checks import SIDE_WORDS  # noqa: E402
+from bot.pipeline.checks import ANAPHORA_RE, OPENING_PARTS, SIDE_WORDS  # noqa: E402
 from bot.pipeline.render import to_markdown  # noqa: E402
 from bot.pipeline.summarize import GENERATION_ORDER, UNWRITTEN  # noqa: E402
 
@@ -121,7 +121,15 @@ def _openings_line(digests: list[dict[Part, str]]) -> str:
         top, count = shared_opening([parts.get(part, "") for parts in digests])
         if count:
             found.append(f"{part.name.lower()} « {top} » {count}/{len(digests)}")
-    return f"- most shared opening ({OPENING_WORDS} words) per part: " + "; ".join(found)
+    # The first parts read, opening on a word that points back to a sentence the reader never saw.
+    back = [
+        f"{part.name.lower()} {sum(bool(ANAPHORA_RE.match(parts.get(part, ''))) for parts in digests)}/{len(digests)}"
+        for part in sorted(OPENING_PARTS, key=GENERATION_ORDER.index)
+    ]
+    return (
+        f"- most shared opening ({OPENING_WORDS} words) per part: " + "; ".join(found) + "; opening on a word "
+        "pointing back (« Ces zones … », « Elle a été … »): " + "; ".join(back)
+    )
 
 
 #: The words of a neutral view turning to the second side (« D'un côté, … De l'autre côté, … »).
@@ -224,7 +232,8 @@ def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
         f"last attempts at an empty view (opened for it): {total('last_resorts')}; views arguing nothing "
         f"written again, opened so: {total('side_openings')}; fallback parts: {fallbacks:.0f}; "
         f"turns asking for the analogy's question: {total('question_turns')}; sentences dropped (all "
-        f"attempts): made-up facts {total('unsupported_dropped')}, naming people in the analogy "
+        f"attempts): made-up facts {total('unsupported_dropped')} (kept without their made-up opening date: "
+        f"{total('dates_cut')}), naming people in the analogy "
         f"{total('people_dropped')} (names kept out while it was written: {total('names_avoided')}), "
         f"stray foreign words {total('foreign_dropped')}, ending on a word cut short "
         f"{total('truncated_dropped')}, speaking as « je » {total('first_person_dropped')}, restating an "

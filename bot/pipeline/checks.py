@@ -4,7 +4,8 @@ Each failure names a problem the quality bench measures (issue #6): an empty par
 French or with stray English or German words, a part far too short, a part copying the article, a part
 repeating an earlier one, a part ending on a word cut short, a factual part stating a number or name
 the article does not give, a part restating an instruction, a neutral view judging a side, an
-optimistic or pessimistic view arguing nothing, a part speaking as « je ». The summarizer regenerates
+optimistic or pessimistic view arguing nothing, a part speaking as « je », a recap or hook opening on
+a word that points back to a sentence the reader never saw. The summarizer regenerates
 a failing part once, with the advice for its problems added to the instruction, and keeps the attempt
 whose verdict beats the other's (`Verdict.beats`: usable first, then the lesser badness).
 """
@@ -99,6 +100,29 @@ SIDE_WORDS: dict[Part, re.Pattern[str]] = {
     ),
 }
 
+#: The parts a reader meets first, with nothing before them for a pronoun or « ce … » to point back
+#: to, and the openings that point back all the same: « Ces zones sont principalement situées dans le
+#: Grand-Est » (orangesum-19's recap), « Elle a été réalisée par 60 millions de consommateurs »
+#: (-43), « Ce fait a été condamné lundi matin » (-6), tricky03's « Ces sites sont … » (its recap,
+#: and its hook taken from it): the article's second sentence, its subject left behind. The same
+#: four recaps in each of eleven 54-item runs (2026-12-05 to 12-07), and no other recap or hook.
+#: Not a day or a season (« Ce lundi, … », « Cette année, … »), « Ce que … », nor « Il » of
+#: « Il y a », « Il faut », « Il est … de »: they point at nothing.
+OPENING_PARTS = frozenset({Part.RECAP, Part.ACCROCHE})
+_NOT_BACK = (
+    r"(?:matin|midi|soir|soirée|nuit|jour|journée|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|week-end"
+    r"|semaine|mois|année|an|été|hiver|automne|printemps|siècle|trimestre|qui|que|dont)(?!\w)|qu['’]"
+)
+_IMPERSONAL = (
+    r"(?:y|faut|fallait|faudra|faudrait|s['’]agit|s['’]agissait|semble|semblait|reste|restait|existe|existait"
+    r"|paraît|suffit|est|était|sera|serait|a\s+été|avait\s+été|convient|s['’]est|fait|manque)(?!\w)"
+)
+ANAPHORA_RE = re.compile(
+    rf"^[\s\"«“]*(?:(?:Ce|Cet|Cette|Ces)\s+(?!{_NOT_BACK})\w"
+    r"|(?:Elle|Elles|Ils|Cela|Ceci|Celui-ci|Celle-ci|Ceux-ci|Celles-ci)(?!\w)"
+    rf"|Il\s+(?!{_IMPERSONAL}))"
+)
+
 #: Problems that make a part unusable whatever the backend (the caller falls back on the article).
 BASIC_PROBLEMS = ("vide", "langue")
 #: ...and with a real model, a part that restates an instruction it was given: fr05's hook (embedded
@@ -139,6 +163,7 @@ ADVICE = {
     "tronque": "Termine chaque phrase par des mots entiers : aucun mot coupé.",
     "parti": "Reste neutre : ne donne ni raison ni tort à personne, expose ce que chaque camp avance.",
     "recit": "Ne raconte pas l'article : défends ce point de vue par un argument.",
+    "anaphore": "Commence par nommer le sujet en toutes lettres : le lecteur n'a rien lu avant cette phrase.",
     "je": "Écris à la troisième personne : jamais « je », « mon » ni « ma », sauf dans une citation.",
 }
 
@@ -225,6 +250,9 @@ def check_part(
     if side is not None and not side.search(text):
         found.append("recit")
         badness += 30
+    if part in OPENING_PARTS and ANAPHORA_RE.match(text):
+        found.append("anaphore")
+        badness += 20
     if first_person(text):
         found.append("je")
         badness += 30

@@ -524,6 +524,44 @@ def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
     return out
 
 
+#: A sentence's opening date, up to its comma: « Le 12 juin 2023, », « En 2019, », « Ce lundi 3
+#: février, », « Depuis le 1er mars, », « Dans la nuit du 4 au 5 août, ».
+_DATE_WORD = (
+    r"(?:\d{1,4}(?:er)?|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|janvier|février|mars|avril|mai|juin"
+    r"|juillet|août|septembre|octobre|novembre|décembre|matin|soir|midi|nuit|du|au|de|l['’]année|année|mois"
+    r"|semaine|dernier|dernière|prochain|prochaine)"
+)
+_OPENING_DATE = re.compile(
+    rf"(?P<date>(?:(?:Depuis le|Dès le|Jusqu['’]au|Dans la nuit du|Le|Ce|En|Fin|Début)(?:\s+{_DATE_WORD}){{1,6}}"
+    rf"|Mi-{_DATE_WORD}(?:\s+{_DATE_WORD}){{0,5}})),\s+(?P<rest>\S.*)",
+    re.DOTALL,
+)
+#: ...and how many words must be left after it for the sentence to stand.
+DATE_CUT_MIN_WORDS = 6
+
+
+def cut_unsupported_dates(text: str, source: str) -> tuple[str, int]:
+    """Take off a sentence's opening date when it is all the sentence makes up: « Le 3 janvier 2021, le
+    général Qassem Soleimani … a été tué » (orangesum-6's recap, 2026-12-07), « Le 12 juin 2023, Météo
+    France a déclaré une alerte orange » (-19), dates the article never gives. Dropped whole (as
+    drop_unsupported_sentences does), the recap lost the sentence naming its subject and opened on the
+    next one's « Ce fait … », « Ces zones … ». Returns (text, dates taken off)."""
+    cut = 0
+    paragraphs = []
+    for para in text.split("\n\n"):
+        sentences = []
+        for sentence in split_sentences(para):
+            m = _OPENING_DATE.fullmatch(sentence)
+            if m and unsupported(m["date"], source) and not unsupported(m["rest"], source):
+                rest = m["rest"]
+                if len(words(rest)) >= DATE_CUT_MIN_WORDS:
+                    sentence = rest[0].upper() + rest[1:]
+                    cut += 1
+            sentences.append(sentence)
+        paragraphs.append(" ".join(sentences))
+    return ("\n\n".join(paragraphs), cut) if cut else (text, 0)
+
+
 def drop_unsupported_sentences(text: str, source: str) -> tuple[str, int]:
     """Remove the sentences of a factual part that name a number or a name absent from the article.
 

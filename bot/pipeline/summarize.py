@@ -33,6 +33,7 @@ from bot.pipeline.postprocess import (
     PART_FILES,
     build_hook,
     clean_prose,
+    cut_unsupported_dates,
     drop_advice_sentences,
     drop_first_person_sentences,
     drop_instruction_echoes,
@@ -287,6 +288,7 @@ class Summarizer:
             "fallback_parts": 0.0,
             "anticopy_hits": 0.0,
             "unsupported_dropped": 0.0,  # sentences of the factual parts naming a fact not in the article
+            "dates_cut": 0.0,  # ...kept without their opening date, the one fact they made up
             "question_turns": 0.0,  # turns asking for the analogy's closing question (QUESTION_LEAD)
             "people_dropped": 0.0,  # sentences of the analogy naming the article's people
             "advice_dropped": 0.0,  # a view's generic advice: « Il est donc crucial de respecter les règles. »
@@ -541,6 +543,8 @@ class Summarizer:
         cleaned, dropped = drop_instruction_echoes(cleaned, job.instructions, keep_first=bool(prefix))
         stats["echoes_dropped"] += dropped
         if part in FACTUAL_PARTS:
+            cleaned, cut = cut_unsupported_dates(cleaned, job.article)
+            stats["dates_cut"] += cut
             cleaned, dropped = drop_unsupported_sentences(cleaned, job.article)
             stats["unsupported_dropped"] += dropped
         if part is Part.EXEMPLE:

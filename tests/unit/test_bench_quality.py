@@ -6,7 +6,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.quality import SAMPLE_PAGES, _checks_line, _pairs_line, _sides_line, _unknown_line, corpus_items
+from bench.quality import (
+    SAMPLE_PAGES,
+    _checks_line,
+    _openings_line,
+    _pairs_line,
+    _sides_line,
+    _unknown_line,
+    corpus_items,
+)
 from bot.core.types import Part
 from bot.pipeline.summarize import UNWRITTEN
 
@@ -99,6 +107,15 @@ def test_the_pairs_line_names_the_closest_pair_of_each_digest_and_its_mean_over_
     ]
     line = _pairs_line(scores)  # type: ignore[arg-type]
     assert line.endswith(": recap–neutre 2 (0.27 mean), optimiste–pessimiste 1 (0.27 mean)")
+
+
+def test_the_openings_line_counts_recaps_and_hooks_pointing_back() -> None:
+    digests = [
+        {Part.RECAP: "Ces zones sont au nord.", Part.ACCROCHE: "Alerte orange dans le Nord. 📰 #Pluie"},
+        {Part.RECAP: "Météo-France place dix départements en alerte.", Part.ACCROCHE: "Elle a été levée. 📰 #Pluie"},
+        {Part.RECAP: "Ce lundi, la pluie tombe.", Part.ACCROCHE: "Il y a de l'orage. 📰 #Pluie"},
+    ]
+    assert _openings_line(digests).endswith("(« Ces zones … », « Elle a été … »): recap 1/3; accroche 1/3")
 
 
 def test_the_sides_line_counts_the_camps_openings_and_the_views_turning_to_a_second_side() -> None:

@@ -129,6 +129,37 @@ def test_an_opinion_view_arguing_nothing_is_sent_back(part: Part, told: str) -> 
         assert "recit" not in check_part(neutral, told, target_words=15, article=ARTICLE, earlier={}).problems
 
 
+@pytest.mark.parametrize(
+    "back",
+    [
+        # The recaps of orangesum-19, -43 and -6 and tricky03 (the same in eleven runs, 2026-12-05 to 12-07).
+        "Ces zones sont surtout situées dans l'est du pays.",
+        "Elle a été réalisée par une association de consommateurs.",
+        "Ce fait a été condamné lundi matin par la justice.",
+        "« Ces sites sont des monuments historiques », dit la ville.",
+        "Il a annoncé sa candidature mardi.",
+    ],
+)
+def test_a_recap_or_hook_opening_on_a_word_pointing_back_is_sent_back(back: str) -> None:
+    recap = back + " " + OWN
+    verdict = check_part(Part.RECAP, recap, target_words=40, article=ARTICLE, earlier={})
+    assert verdict.problems == ("anaphore",) and verdict.retry(Part.RECAP) and verdict.usable
+    assert "nommer le sujet" in verdict.advice(40)
+    assert "anaphore" in check_part(Part.ACCROCHE, back, target_words=20, article=ARTICLE, earlier={}).problems
+    # Later parts follow the recap: « Cette décision pourrait … » points at the news the reader just read.
+    view = check_part(Part.OPTIMISTE, recap + HOPE, target_words=40, article=ARTICLE, earlier={})
+    assert "anaphore" not in view.problems
+
+
+@pytest.mark.parametrize(
+    "opening",
+    ["Ce lundi, le gouvernement", "Cette année, le gouvernement", "Il y a peu, le gouvernement", "Ce que"],
+)
+def test_a_day_an_impersonal_il_or_ce_que_points_back_to_nothing(opening: str) -> None:
+    recap = opening + " a présenté un texte sur la retraite. " + OWN
+    assert check_part(Part.RECAP, recap, target_words=40, article=ARTICLE, earlier={}).ok
+
+
 def test_a_part_speaking_as_je_is_sent_back_unless_a_witness_is_quoted() -> None:
     """tricky03's optimistic view (2026-12-07): the model wrote as the article's author."""
     own = OWN.replace("Le calendrier prévoit", "Je peux vous dire que le calendrier prévoit") + HOPE

@@ -11,6 +11,7 @@ from bot.pipeline.postprocess import (
     build_hook,
     choose_emoji,
     clean_prose,
+    cut_unsupported_dates,
     drop_advice_sentences,
     drop_first_person_sentences,
     drop_instruction_echoes,
@@ -312,6 +313,34 @@ def test_sentences_with_invented_figures_or_names_are_dropped_from_a_factual_par
     assert drop_unsupported_sentences("Le ministre Gérald Darmanin a réagi.", source) == (
         "Le ministre Gérald Darmanin a réagi.",
         0,
+    )
+
+
+def test_an_opening_date_the_article_does_not_give_is_taken_off_and_the_sentence_kept() -> None:
+    """orangesum-6's recap (2026-12-07): « Le 3 janvier 2021, le général Qassem Soleimani … », the date
+    made up. Dropped whole, the sentence naming the subject left the recap opening on « Ce fait … »."""
+    source = "Le général Qassem Soleimani a été tué par une frappe américaine en Irak, en janvier, à l'aube."
+    recap = (
+        "Le 3 janvier 2021, le général Qassem Soleimani a été tué par une frappe américaine. Ce fait a été condamné."
+        "\n\nEn 2020, tout a changé."
+    )
+    text, cut = cut_unsupported_dates(recap, source)
+    assert cut == 1
+    assert text == (
+        "Le général Qassem Soleimani a été tué par une frappe américaine. Ce fait a été condamné."
+        "\n\nEn 2020, tout a changé."  # too short without its date: left to be dropped
+    )
+    kept = (
+        "Le gouvernement a annoncé 3 mesures, que les syndicats rejettent.",  # no date: a made-up figure
+        "En janvier, le général Qassem Soleimani a été tué par une frappe américaine.",  # the article's date
+        "Le 3 janvier 2021, le général Qassem Soleimani a été tué par une frappe de 12 drones.",  # more made up
+    )
+    for sentence in kept:
+        assert cut_unsupported_dates(sentence, source) == (sentence, 0)
+    # Mi-, Dans la nuit du …: other openings of a date.
+    assert cut_unsupported_dates("Mi-juin 2023, le général Qassem Soleimani a été tué en Irak.", source) == (
+        "Le général Qassem Soleimani a été tué en Irak.",
+        1,
     )
 
 

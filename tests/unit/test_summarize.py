@@ -264,6 +264,37 @@ async def test_a_view_arguing_nothing_is_written_again_opened_on_its_side() -> N
     assert digest.stats["last_resorts"] == 0
 
 
+async def test_a_recap_opening_on_a_word_pointing_back_is_written_again() -> None:
+    """orangesum-19's recap (every run, 2026-12-05 to 12-07): « Ces zones sont principalement situées
+    dans le Grand-Est … », the article's second sentence without the first that names the zones."""
+    asks: list[str] = []
+
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "récapitulatif":
+            asks.append(r.messages[-1].content)
+            return ("Ces zones " if len(asks) == 1 else "Les départements ") + _prose("récapitulatif")
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert len(asks) == 2 and "nommer le sujet" in asks[1] and "nommer le sujet" not in asks[0]
+    assert digest.parts[Part.RECAP].startswith("Les départements Sur récapitulatif0")
+    assert digest.stats["problem_anaphore"] == 1 and digest.stats["retried_recap"] == 1
+
+
+async def test_a_recaps_made_up_opening_date_is_taken_off_without_a_retry() -> None:
+    """orangesum-6's recap (2026-12-07): « Le 3 janvier 2021, le général Qassem Soleimani … »."""
+
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "récapitulatif":
+            return "Le 3 janvier 2031, " + _prose("récapitulatif")
+        return _distinct(r)
+
+    digest, backend = await _run(script)
+    assert digest.parts[Part.RECAP] == _prose("récapitulatif")
+    assert digest.stats["dates_cut"] == 1 and digest.stats["unsupported_dropped"] == 0
+    assert [_which(r) for call in backend.calls for r in call].count("récapitulatif") == 1
+
+
 async def test_a_view_arguing_nothing_whose_retry_is_unusable_gets_no_third_attempt() -> None:
     """Its retry opened on LAST_RESORT_OPENINGS already: a third attempt would open the same way."""
     prefixes: list[str] = []
