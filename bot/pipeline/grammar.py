@@ -205,6 +205,15 @@ _AVOIR_ETE = re.compile(
     r"(?P<aux>a|ont|avait|avaient|aura|auront|aurait|auraient) été "
     rf"(?P<verb>(?:{_BEING_VERBS})(?:e|s|es)?)(?!\w)"
 )
+# ...and with « avoir » alone: « le père de François Hollande a décédé samedi » (orangesum-3), « la maire
+# … a intervenu lors du lancement du grand débat » (fr25), each in all eleven 54-item runs of
+# 2026-12-05 to 12-07. Not « mort » nor « parti » (« condamné a mort », « a parti pris »: « à » without
+# its accent), nor « tombé » (« il a tombé la veste »).
+_AVOIR = re.compile(
+    r"(?<![\w-])(?:(?<=[nN]['’])|(?<!['’]))"
+    r"(?P<aux>a|ont|avait|avaient|aura|auront|aurait|auraient) "
+    r"(?P<verb>(?:décédé|arrivé|né|venu|revenu|devenu|parvenu|survenu|intervenu|resté|allé|demeuré)(?:e|s|es)?)(?!\w)"
+)
 _ETRE = {
     "a": "est", "ont": "sont", "avait": "était", "avaient": "étaient", "aura": "sera", "auront": "seront",
     "aurait": "serait", "auraient": "seraient",
@@ -212,9 +221,11 @@ _ETRE = {
 
 
 def mend_auxiliaries(text: str) -> tuple[str, int]:
-    """`text` with « est décédé » for « a été décédé » (and « sont morts » for « ont été morts », …),
-    and how many were mended."""
-    return _AVOIR_ETE.subn(lambda m: f"{_ETRE[m.group('aux')]} {m.group('verb')}", text)
+    """`text` with « est décédé » for « a été décédé » and « a décédé » (and « sont morts » for « ont été
+    morts », …), and how many were mended."""
+    text, mended = _AVOIR_ETE.subn(lambda m: f"{_ETRE[m.group('aux')]} {m.group('verb')}", text)
+    text, alone = _AVOIR.subn(lambda m: f"{_ETRE[m.group('aux')]} {m.group('verb')}", text)
+    return text, mended + alone
 
 
 # The number of a noun after a plural determiner: « leurs émotion », « les trottinette », « les regard »,

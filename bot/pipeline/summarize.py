@@ -302,7 +302,7 @@ class Summarizer:
             "elisions_mended": 0.0,  # « de Emmanuel », « que il »: written « d'Emmanuel », « qu'il »
             "genders_mended": 0.0,  # « la taux » where the article says « le taux »: « le taux »
             "prepositions_mended": 0.0,  # « au RTL » where the article says « à RTL »: « à RTL »
-            "auxiliaries_mended": 0.0,  # « a été décédé »: « est décédé »
+            "auxiliaries_mended": 0.0,  # « a été décédé », « a décédé »: « est décédé »
             "numbers_mended": 0.0,  # « les trottinette » where the article says « les trottinettes »
             "quotes_mended": 0.0,  # « Rien que pour les yeux » where the article quotes « Rien que pour vos yeux »
             "quotes_unwrapped": 0.0,  # a paragraph of the model's own words inside quotation marks

@@ -145,6 +145,13 @@ def test_verbs_conjugated_with_etre_take_etre() -> None:
         "Il n'était venu. Elles seraient parties.",
         2,
     )
+    # « avoir » alone (orangesum-3, fr25); not where « a » may be « à » without its accent.
+    assert mend_auxiliaries("Son père a décédé samedi. La maire n'a intervenu qu'une fois.") == (
+        "Son père est décédé samedi. La maire n'est intervenu qu'une fois.",
+        2,
+    )
+    for kept in ("Il est condamné a mort.", "Il a parti pris.", "Il l'a revenu.", "Il a tombé la veste."):
+        assert mend_auxiliaries(kept) == (kept, 0), kept
     # A real passive, and words that only begin like one of these verbs.
     for kept in ("Le chien a été sorti.", "Il a été nommé.", "Il a été mortifié.", "Ils ont été partiellement payés."):
         assert mend_auxiliaries(kept) == (kept, 0)
