@@ -527,12 +527,13 @@ def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
 #: A sentence's opening date, up to its comma: « Le 12 juin 2023, », « En 2019, », « Ce lundi 3
 #: février, », « Depuis le 1er mars, », « Dans la nuit du 4 au 5 août, ».
 _DATE_WORD = (
-    r"(?:\d{1,4}(?:er)?|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|janvier|février|mars|avril|mai|juin"
+    r"(?i:\d{1,4}(?:er)?|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|janvier|février|mars|avril|mai|juin"
     r"|juillet|août|septembre|octobre|novembre|décembre|matin|soir|midi|nuit|du|au|de|l['’]année|année|mois"
     r"|semaine|dernier|dernière|prochain|prochaine)"
 )
 _OPENING_DATE = re.compile(
-    rf"(?P<date>(?:(?:Depuis le|Dès le|Jusqu['’]au|Dans la nuit du|Le|Ce|En|Fin|Début)(?:\s+{_DATE_WORD}){{1,6}}"
+    r"(?P<date>(?:(?:Depuis le|Dès le|Jusqu['’]au|Dans la nuit du|Depuis|Dès|Avant|Après|Jusqu['’]en"
+    rf"|Le|Ce|En|Fin|Début)(?:\s+{_DATE_WORD}){{1,6}}"
     rf"|Mi-{_DATE_WORD}(?:\s+{_DATE_WORD}){{0,5}})),\s+(?P<rest>\S.*)",
     re.DOTALL,
 )
@@ -552,7 +553,10 @@ def cut_unsupported_dates(text: str, source: str) -> tuple[str, int]:
         sentences = []
         for sentence in split_sentences(para):
             m = _OPENING_DATE.fullmatch(sentence)
-            if m and unsupported(m["date"], source) and not unsupported(m["rest"], source):
+            made_up = set(unsupported(sentence, source)) if m else set()
+            # Judged in the sentence, not the rest alone: a rest opening on a made-up « Dupont » would
+            # pass, its first word taken for a sentence's capital.
+            if m and made_up and made_up <= set(unsupported(m["date"], source)):
                 rest = m["rest"]
                 if len(words(rest)) >= DATE_CUT_MIN_WORDS:
                     sentence = rest[0].upper() + rest[1:]

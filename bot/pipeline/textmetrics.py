@@ -317,13 +317,18 @@ def _numbers(text: str) -> set[str]:
     return {re.sub(r"\s", "", m.group(0)).replace(",", ".") for m in _NUMBER.finditer(text)}
 
 
+_SENTENCE_OPENERS = " \t\n\u00a0«“\"'(‘"
+
+
 def facts(text: str) -> set[str]:
     """Numbers (in figures, or of SPELLED_NUMBERS in words) and capitalised names (not at a sentence
-    start) mentioned in a text."""
+    start, nor after the quotation mark opening one) mentioned in a text."""
     found = _numbers(text) | set(_SPELLED.findall(text))
     for sentence in SENTENCE_BREAK.split(text):
+        # An opening quotation mark or bracket: « « Nous sommes prêts », a déclaré … » opens on « Nous ».
+        sentence = sentence.lstrip(_SENTENCE_OPENERS)
         for m in _NAME.finditer(sentence):
-            if not _opens_sentence(sentence, m.start()):
+            if m.start() > 0:
                 found.add(m.group(1).lower())
     return found
 

@@ -334,14 +334,16 @@ def test_an_opening_date_the_article_does_not_give_is_taken_off_and_the_sentence
         "Le gouvernement a annoncé 3 mesures, que les syndicats rejettent.",  # no date: a made-up figure
         "En janvier, le général Qassem Soleimani a été tué par une frappe américaine.",  # the article's date
         "Le 3 janvier 2021, le général Qassem Soleimani a été tué par une frappe de 12 drones.",  # more made up
+        "Le 3 janvier 2021, Dupont a été tué par une frappe américaine en Irak.",  # a name made up after it
     )
     for sentence in kept:
         assert cut_unsupported_dates(sentence, source) == (sentence, 0)
-    # Mi-, Dans la nuit du …: other openings of a date.
-    assert cut_unsupported_dates("Mi-juin 2023, le général Qassem Soleimani a été tué en Irak.", source) == (
-        "Le général Qassem Soleimani a été tué en Irak.",
-        1,
-    )
+    # Mi-, Depuis …, a month written with a capital: other openings of a date.
+    for date in ("Mi-juin 2023", "Depuis 2019", "Le 3 Janvier 2021"):
+        assert cut_unsupported_dates(f"{date}, le général Qassem Soleimani a été tué en Irak.", source) == (
+            "Le général Qassem Soleimani a été tué en Irak.",
+            1,
+        ), date
 
 
 def test_the_analogy_loses_the_sentences_that_name_the_article_s_people() -> None:

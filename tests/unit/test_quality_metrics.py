@@ -89,8 +89,11 @@ def test_a_sentence_opening_on_a_quotation_mark_has_no_name_in_its_first_word() 
     for opened in ("« Nous sommes prêts », a déclaré le ministre.", '"Ces sites sont protégés", dit-il.'):
         assert unsupported_facts(opened, source) == (0, 0), opened
         assert unsupported_facts("Les maires écoutent. " + opened, source) == (0, 0), opened
-    # A name later in the quotation is still one.
+    # A name later in the quotation is still one, as is a name after a colon, and the last word of a
+    # name opening the quotation (as of one opening a sentence: « Macron » of « Emmanuel Macron »).
     assert unsupported_facts("« Nous avons vu Dupont », a-t-il dit.", source) == (1, 1)
+    assert unsupported_facts("Deux candidats : Dupont et Durand.", source) == (2, 2)
+    assert unsupported_facts("« Emmanuel Macron a menti », dit-il.", source) == (1, 1)
 
 
 def test_numbers_written_in_words_are_facts_too() -> None:
