@@ -152,6 +152,41 @@ def mend_gender(text: str, article: str) -> tuple[str, int]:
     return "".join(out), mended
 
 
+# The gender of « dernier » and « prochain » after a word of time, which French settles whatever the
+# article says: « le père de François Hollande est décédé samedi dernière » (orangesum-3's
+# pessimistic view, in all eleven 54-item runs of 2026-12-05 to 12-07). Not « été » (« elle a été
+# dernière »).
+_TIME_GENDERS = {
+    "m": "lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|mois|week-end|an|hiver|automne|printemps"
+    "|trimestre|semestre|siècle|janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|novembre"
+    "|décembre|matin|soir",
+    "f": "semaine|année|nuit|fois|saison|décennie|soirée|matinée|journée|rentrée",
+}
+_TIME_ADJECTIVE = re.compile(
+    rf"(?<![\w'’-])(?P<noun>(?:{_TIME_GENDERS['m']}|{_TIME_GENDERS['f']})s?) "
+    r"(?P<adj>derni(?:er|ère)|prochaine?)(?P<plural>s?)(?![\w'’-])"
+)
+_FEMININE_TIME = re.compile(rf"(?:{_TIME_GENDERS['f']})s?")
+_OTHER_GENDER = {"dernier": "dernière", "dernière": "dernier", "prochain": "prochaine", "prochaine": "prochain"}
+
+
+def mend_time_adjectives(text: str) -> tuple[str, int]:
+    """`text` with « samedi dernier » for « samedi dernière » (and « la semaine prochaine » for « la semaine
+    prochain », …), and how many were mended."""
+
+    mended = 0
+
+    def mend(m: re.Match[str]) -> str:
+        nonlocal mended
+        feminine = _FEMININE_TIME.fullmatch(m["noun"]) is not None
+        if m["adj"].endswith("e") == feminine:
+            return m.group()
+        mended += 1
+        return f"{m['noun']} {_OTHER_GENDER[m['adj']]}{m['plural']}"
+
+    return _TIME_ADJECTIVE.sub(mend, text), mended
+
+
 # A name: a run of capitalised words (« Valéry Giscard », « RTL », « Paris »).
 _CAPITAL = "A-ZÀ-ÖØ-ÞŒ"
 _NAME = rf"[{_CAPITAL}][\w’'-]*(?: [{_CAPITAL}][\w’'-]*)*"

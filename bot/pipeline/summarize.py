@@ -28,7 +28,13 @@ from bot.pipeline.bans import NO_BAR, BarredTokens, NameBar, name_bar
 from bot.pipeline.checks import BASIC_PROBLEMS, FACTUAL_PARTS, Verdict, check_part
 from bot.pipeline.condense import Condensed, condense, split_sentences
 from bot.pipeline.disputes import reports_dispute
-from bot.pipeline.grammar import mend_auxiliaries, mend_gender, mend_name_prepositions, mend_number
+from bot.pipeline.grammar import (
+    mend_auxiliaries,
+    mend_gender,
+    mend_name_prepositions,
+    mend_number,
+    mend_time_adjectives,
+)
 from bot.pipeline.postprocess import (
     PART_FILES,
     build_hook,
@@ -300,7 +306,7 @@ class Summarizer:
             "unglued_words": 0.0,  # words the model glued together ("guerremondiale"), split again
             "accents_mended": 0.0,  # « prémeditées »: written « préméditées »
             "elisions_mended": 0.0,  # « de Emmanuel », « que il »: written « d'Emmanuel », « qu'il »
-            "genders_mended": 0.0,  # « la taux » where the article says « le taux »: « le taux »
+            "genders_mended": 0.0,  # « la taux » where the article says « le taux »: « le taux », « samedi dernière »
             "prepositions_mended": 0.0,  # « au RTL » where the article says « à RTL »: « à RTL »
             "auxiliaries_mended": 0.0,  # « a été décédé », « a décédé »: « est décédé »
             "numbers_mended": 0.0,  # « les trottinette » where the article says « les trottinettes »
@@ -727,6 +733,8 @@ def _mend_quotes(text: str, article: str, stats: dict[str, float]) -> str:
 def _mend_grammar(text: str, article: str, stats: dict[str, float]) -> str:
     """`text` with the grammar the article settles put right (bot/pipeline/grammar.py), counted."""
     text, mended = mend_gender(text, article)
+    stats["genders_mended"] += mended
+    text, mended = mend_time_adjectives(text)
     stats["genders_mended"] += mended
     text, mended = mend_name_prepositions(text, article)
     stats["prepositions_mended"] += mended

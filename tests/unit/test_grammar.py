@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from bot.pipeline.grammar import genders, mend_auxiliaries, mend_gender, mend_name_prepositions, mend_number
+from bot.pipeline.grammar import (
+    genders,
+    mend_auxiliaries,
+    mend_gender,
+    mend_name_prepositions,
+    mend_number,
+    mend_time_adjectives,
+)
 
 
 @pytest.mark.parametrize(
@@ -212,3 +219,17 @@ def test_a_noun_after_a_plural_determiner_takes_the_plural_the_article_gives(
 )
 def test_a_number_the_article_does_not_settle_is_left_alone(written: str, article: str) -> None:
     assert mend_number(written, article) == (written, 0)
+
+
+def test_dernier_and_prochain_agree_with_their_word_of_time() -> None:
+    """orangesum-3's pessimistic view, every run of 2026-12-05 to 12-07: « décédé samedi dernière »."""
+    assert mend_time_adjectives("Il est décédé samedi dernière, et la semaine prochain les obsèques.") == (
+        "Il est décédé samedi dernier, et la semaine prochaine les obsèques.",
+        2,
+    )
+    assert mend_time_adjectives("les mois dernières, les semaines derniers") == (
+        "les mois derniers, les semaines dernières",
+        2,
+    )
+    for kept in ("lundi dernier", "la nuit dernière", "elle a été dernière", "un dernier mot"):
+        assert mend_time_adjectives(kept) == (kept, 0), kept
