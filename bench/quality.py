@@ -232,7 +232,7 @@ def _checks_line(stats: list[dict[str, float]], strength: float) -> str:
         f"last attempts at an empty view (opened for it): {total('last_resorts')}; views arguing nothing "
         f"written again, opened so: {total('side_openings')}; fallback parts: {fallbacks:.0f}; "
         f"turns asking for the analogy's question: {total('question_turns')}; sentences dropped (all "
-        f"attempts): made-up facts {total('unsupported_dropped')} (kept without their made-up opening date: "
+        f"attempts): made-up facts {total('unsupported_dropped')} (kept without their made-up opening or closing date: "
         f"{total('dates_cut')}), naming people in the analogy "
         f"{total('people_dropped')} (names kept out while it was written: {total('names_avoided')}), "
         f"stray foreign words {total('foreign_dropped')}, ending on a word cut short "

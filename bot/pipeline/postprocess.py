@@ -537,30 +537,52 @@ _OPENING_DATE = re.compile(
     rf"|Mi-{_DATE_WORD}(?:\s+{_DATE_WORD}){{0,5}})),\s+(?P<rest>\S.*)",
     re.DOTALL,
 )
-#: ...and how many words must be left after it for the sentence to stand.
+#: ...and its closing one: « … a remporté le prix Nobel de littérature en 2019. »
+_CLOSING_DATE = re.compile(
+    r"(?P<rest>\S.*?),?\s+(?P<date>(?:en|le|depuis|dès|avant|après|jusqu['’]en|jusqu['’]au)"
+    rf"(?:\s+{_DATE_WORD}){{1,6}})(?P<end>\s*[.!?…]*)",
+    re.DOTALL,
+)
+#: ...and how many words must be left without it for the sentence to stand.
 DATE_CUT_MIN_WORDS = 6
 
 
+def _without_date(sentence: str, source: str) -> str | None:
+    """`sentence` without its opening or closing date, when that date holds every fact the sentence
+    makes up and the rest can stand; None otherwise."""
+    made_up = set(unsupported(sentence, source))
+    if not made_up:
+        return None
+    # The date's facts judged in the sentence, not the rest alone: a rest opening on a made-up
+    # « Dupont » would pass, its first word taken for a sentence's capital.
+    opening = _OPENING_DATE.fullmatch(sentence)
+    if opening and made_up <= set(unsupported(opening["date"], source)):
+        rest = opening["rest"]
+        if len(words(rest)) >= DATE_CUT_MIN_WORDS:
+            return rest[0].upper() + rest[1:]
+    closing = _CLOSING_DATE.fullmatch(sentence)
+    if closing and made_up <= set(unsupported(closing["date"], source)):
+        if len(words(closing["rest"])) >= DATE_CUT_MIN_WORDS:
+            return closing["rest"] + (closing["end"].strip() or ".")
+    return None
+
+
 def cut_unsupported_dates(text: str, source: str) -> tuple[str, int]:
-    """Take off a sentence's opening date when it is all the sentence makes up: « Le 3 janvier 2021, le
-    général Qassem Soleimani … a été tué » (orangesum-6's recap, 2026-12-07), « Le 12 juin 2023, Météo
-    France a déclaré une alerte orange » (-19), dates the article never gives. Dropped whole (as
+    """Take off a sentence's opening or closing date when it is all the sentence makes up: « Le 3
+    janvier 2021, le général Qassem Soleimani … a été tué » (orangesum-6's recap, 2026-12-07), « Le 12
+    juin 2023, Météo France a déclaré une alerte orange » (-19), « Toni Morrison … a remporté le prix
+    Nobel de littérature en 2019 » (-8), dates the article never gives. Dropped whole (as
     drop_unsupported_sentences does), the recap lost the sentence naming its subject and opened on the
-    next one's « Ce fait … », « Ces zones … ». Returns (text, dates taken off)."""
+    next one's « Ce fait … », « Ces zones … », « Elle … ». Returns (text, dates taken off)."""
     cut = 0
     paragraphs = []
     for para in text.split("\n\n"):
         sentences = []
         for sentence in split_sentences(para):
-            m = _OPENING_DATE.fullmatch(sentence)
-            made_up = set(unsupported(sentence, source)) if m else set()
-            # Judged in the sentence, not the rest alone: a rest opening on a made-up « Dupont » would
-            # pass, its first word taken for a sentence's capital.
-            if m and made_up and made_up <= set(unsupported(m["date"], source)):
-                rest = m["rest"]
-                if len(words(rest)) >= DATE_CUT_MIN_WORDS:
-                    sentence = rest[0].upper() + rest[1:]
-                    cut += 1
+            shorter = _without_date(sentence, source)
+            if shorter is not None:
+                sentence = shorter
+                cut += 1
             sentences.append(sentence)
         paragraphs.append(" ".join(sentences))
     return ("\n\n".join(paragraphs), cut) if cut else (text, 0)

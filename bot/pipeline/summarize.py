@@ -294,7 +294,7 @@ class Summarizer:
             "fallback_parts": 0.0,
             "anticopy_hits": 0.0,
             "unsupported_dropped": 0.0,  # sentences of the factual parts naming a fact not in the article
-            "dates_cut": 0.0,  # ...kept without their opening date, the one fact they made up
+            "dates_cut": 0.0,  # ...kept without their opening or closing date, the one fact they made up
             "question_turns": 0.0,  # turns asking for the analogy's closing question (QUESTION_LEAD)
             "people_dropped": 0.0,  # sentences of the analogy naming the article's people
             "advice_dropped": 0.0,  # a view's generic advice: « Il est donc crucial de respecter les règles. »

@@ -316,7 +316,7 @@ def test_sentences_with_invented_figures_or_names_are_dropped_from_a_factual_par
     )
 
 
-def test_an_opening_date_the_article_does_not_give_is_taken_off_and_the_sentence_kept() -> None:
+def test_an_opening_or_closing_date_the_article_does_not_give_is_taken_off_and_the_sentence_kept() -> None:
     """orangesum-6's recap (2026-12-07): « Le 3 janvier 2021, le général Qassem Soleimani … », the date
     made up. Dropped whole, the sentence naming the subject left the recap opening on « Ce fait … »."""
     source = "Le général Qassem Soleimani a été tué par une frappe américaine en Irak, en janvier, à l'aube."
@@ -338,6 +338,11 @@ def test_an_opening_date_the_article_does_not_give_is_taken_off_and_the_sentence
     )
     for sentence in kept:
         assert cut_unsupported_dates(sentence, source) == (sentence, 0)
+    # A closing date too (orangesum-8: Toni Morrison's Nobel prize « en 2019 »; the article gives no year).
+    assert cut_unsupported_dates(
+        "Le général Qassem Soleimani a été tué par une frappe américaine le 3 janvier 2021.", source
+    ) == ("Le général Qassem Soleimani a été tué par une frappe américaine.", 1)
+    assert cut_unsupported_dates("Le général a été tué en 2021.", source) == ("Le général a été tué en 2021.", 0)
     # Mi-, Depuis …, a month written with a capital: other openings of a date.
     for date in ("Mi-juin 2023", "Depuis 2019", "Le 3 Janvier 2021"):
         assert cut_unsupported_dates(f"{date}, le général Qassem Soleimani a été tué en Irak.", source) == (
