@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from wordfreq import zipf_frequency
 
 from bot.core.types import Article, Part
+from bot.pipeline.checks import ANAPHORA_RE
 from bot.pipeline.condense import content_words, split_sentences
 from bot.pipeline.hashtags import topic_tags
 from bot.pipeline.textmetrics import (
@@ -568,24 +569,30 @@ def _without_date(sentence: str, source: str) -> str | None:
 
 
 def cut_unsupported_dates(text: str, source: str) -> tuple[str, int]:
-    """Take off a sentence's opening or closing date when it is all the sentence makes up: « Le 3
-    janvier 2021, le général Qassem Soleimani … a été tué » (orangesum-6's recap, 2026-12-07), « Le 12
-    juin 2023, Météo France a déclaré une alerte orange » (-19), « Toni Morrison … a remporté le prix
-    Nobel de littérature en 2019 » (-8), dates the article never gives. Dropped whole (as
-    drop_unsupported_sentences does), the recap lost the sentence naming its subject and opened on the
-    next one's « Ce fait … », « Ces zones … », « Elle … ». Returns (text, dates taken off)."""
-    cut = 0
-    paragraphs = []
-    for para in text.split("\n\n"):
-        sentences = []
-        for sentence in split_sentences(para):
-            shorter = _without_date(sentence, source)
-            if shorter is not None:
-                sentence = shorter
-                cut += 1
-            sentences.append(sentence)
-        paragraphs.append(" ".join(sentences))
-    return ("\n\n".join(paragraphs), cut) if cut else (text, 0)
+    """Take off the opening or closing date of a part's first sentence when it is all the sentence
+    makes up and the next sentence points back to it: « Le 3 janvier 2021, le général Qassem
+    Soleimani … a été tué » (orangesum-6's recap, 2026-12-07), « Le 12 juin 2023, Météo France a
+    déclaré une alerte orange » (-19), « Toni Morrison … a remporté le prix Nobel de littérature en
+    2019 » (-8), dates the article never gives. Dropped whole (drop_unsupported_sentences), the
+    sentence naming the subject left the recap opening on « Ce fait … », « Ces zones … », « Elle … ».
+
+    Only there: elsewhere a sentence with a made-up date goes whole. Cut everywhere, the date let
+    through what the model confused around it (orangesum-10's « Le 21 juillet 2017, Jacques Chirac,
+    son épouse Brigitte Macron … ont rendu visite à l'ancien président Jacques Chirac »).
+    Returns (text, dates taken off: 0 or 1)."""
+    paragraphs = text.split("\n\n")
+    sentences = split_sentences(paragraphs[0])
+    if len(sentences) > 1:
+        following = sentences[1]
+    elif len(paragraphs) > 1 and (later := split_sentences(paragraphs[1])):
+        following = later[0]
+    else:
+        return text, 0
+    shorter = _without_date(sentences[0], source) if ANAPHORA_RE.match(following) else None
+    if shorter is None:
+        return text, 0
+    paragraphs[0] = " ".join([shorter, *sentences[1:]])
+    return "\n\n".join(paragraphs), 1
 
 
 def drop_unsupported_sentences(text: str, source: str) -> tuple[str, int]:

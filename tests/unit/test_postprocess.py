@@ -316,39 +316,45 @@ def test_sentences_with_invented_figures_or_names_are_dropped_from_a_factual_par
     )
 
 
-def test_an_opening_or_closing_date_the_article_does_not_give_is_taken_off_and_the_sentence_kept() -> None:
+def test_a_first_sentences_made_up_date_is_taken_off_when_the_next_sentence_points_back_to_it() -> None:
     """orangesum-6's recap (2026-12-07): « Le 3 janvier 2021, le général Qassem Soleimani … », the date
     made up. Dropped whole, the sentence naming the subject left the recap opening on « Ce fait … »."""
     source = "Le général Qassem Soleimani a été tué par une frappe américaine en Irak, en janvier, à l'aube."
-    recap = (
-        "Le 3 janvier 2021, le général Qassem Soleimani a été tué par une frappe américaine. Ce fait a été condamné."
-        "\n\nEn 2020, tout a changé."
+    back = " Ce fait a été condamné."
+    recap = f"Le 3 janvier 2021, le général Qassem Soleimani a été tué par une frappe américaine.{back}"
+    assert cut_unsupported_dates(recap, source) == (
+        f"Le général Qassem Soleimani a été tué par une frappe américaine.{back}",
+        1,
     )
-    text, cut = cut_unsupported_dates(recap, source)
-    assert cut == 1
-    assert text == (
-        "Le général Qassem Soleimani a été tué par une frappe américaine. Ce fait a été condamné."
-        "\n\nEn 2020, tout a changé."  # too short without its date: left to be dropped
+    # The next sentence may open the next paragraph.
+    text, cut = cut_unsupported_dates(recap.replace(back, "\n\n" + back.strip()), source)
+    assert cut == 1 and text.startswith("Le général Qassem Soleimani") and text.endswith("\n\nCe fait a été condamné.")
+    # A closing date too (orangesum-8: Toni Morrison's Nobel prize « en 2019 »; the article gives no year),
+    # Mi-, Depuis …, and a month written with a capital.
+    closing = f"Le général Qassem Soleimani a été tué par une frappe américaine le 3 janvier 2021.{back}"
+    assert cut_unsupported_dates(closing, source) == (
+        f"Le général Qassem Soleimani a été tué par une frappe américaine.{back}",
+        1,
     )
-    kept = (
-        "Le gouvernement a annoncé 3 mesures, que les syndicats rejettent.",  # no date: a made-up figure
-        "En janvier, le général Qassem Soleimani a été tué par une frappe américaine.",  # the article's date
-        "Le 3 janvier 2021, le général Qassem Soleimani a été tué par une frappe de 12 drones.",  # more made up
-        "Le 3 janvier 2021, Dupont a été tué par une frappe américaine en Irak.",  # a name made up after it
-    )
-    for sentence in kept:
-        assert cut_unsupported_dates(sentence, source) == (sentence, 0)
-    # A closing date too (orangesum-8: Toni Morrison's Nobel prize « en 2019 »; the article gives no year).
-    assert cut_unsupported_dates(
-        "Le général Qassem Soleimani a été tué par une frappe américaine le 3 janvier 2021.", source
-    ) == ("Le général Qassem Soleimani a été tué par une frappe américaine.", 1)
-    assert cut_unsupported_dates("Le général a été tué en 2021.", source) == ("Le général a été tué en 2021.", 0)
-    # Mi-, Depuis …, a month written with a capital: other openings of a date.
     for date in ("Mi-juin 2023", "Depuis 2019", "Le 3 Janvier 2021"):
-        assert cut_unsupported_dates(f"{date}, le général Qassem Soleimani a été tué en Irak.", source) == (
-            "Le général Qassem Soleimani a été tué en Irak.",
+        assert cut_unsupported_dates(f"{date}, le général Qassem Soleimani a été tué en Irak.{back}", source) == (
+            f"Le général Qassem Soleimani a été tué en Irak.{back}",
             1,
         ), date
+    kept = (
+        # Where nothing points back to it, a sentence with a made-up date goes whole (orangesum-10's
+        # confused « Le 21 juillet 2017, Jacques Chirac, son épouse Brigitte Macron … » was let through).
+        "Le 3 janvier 2021, le général Qassem Soleimani a été tué par une frappe américaine. La frappe a eu lieu.",
+        "Le général Qassem Soleimani a été tué. Le 3 janvier 2021, le général a été tué par une frappe." + back,
+        "Le gouvernement a annoncé 3 mesures, que les syndicats rejettent." + back,  # no date: a made-up figure
+        "En janvier, le général Qassem Soleimani a été tué par une frappe américaine." + back,  # the article's date
+        "Le 3 janvier 2021, le général Qassem Soleimani a été tué par une frappe de 12 drones." + back,  # more
+        "Le 3 janvier 2021, Dupont a été tué par une frappe américaine en Irak." + back,  # a name made up after it
+        "Le général a été tué en 2021." + back,  # too short without it
+        "Le 3 janvier 2021, le général Qassem Soleimani a été tué par une frappe américaine.",  # alone
+    )
+    for sentence in kept:
+        assert cut_unsupported_dates(sentence, source) == (sentence, 0), sentence
 
 
 def test_the_analogy_loses_the_sentences_that_name_the_article_s_people() -> None:

@@ -284,13 +284,15 @@ async def test_a_recap_opening_on_a_word_pointing_back_is_written_again() -> Non
 async def test_a_recaps_made_up_opening_date_is_taken_off_without_a_retry() -> None:
     """orangesum-6's recap (2026-12-07): « Le 3 janvier 2021, le général Qassem Soleimani … »."""
 
+    back = " Ces mesures changent tout pour les récapitulatifs."
+
     def script(r: GenerationRequest) -> str:
         if _which(r) == "récapitulatif":
-            return "Le 3 janvier 2031, " + _prose("récapitulatif")
+            return "Le 3 janvier 2031, " + _prose("récapitulatif") + back
         return _distinct(r)
 
     digest, backend = await _run(script)
-    assert digest.parts[Part.RECAP] == _prose("récapitulatif")
+    assert digest.parts[Part.RECAP] == _prose("récapitulatif") + back
     assert digest.stats["dates_cut"] == 1 and digest.stats["unsupported_dropped"] == 0
     assert [_which(r) for call in backend.calls for r in call].count("récapitulatif") == 1
 
