@@ -107,26 +107,30 @@ SIDE_WORDS: dict[Part, re.Pattern[str]] = {
 #: and its hook taken from it): the article's second sentence, its subject left behind. The same
 #: four recaps in each of eleven 54-item runs (2026-12-05 to 12-07), and no other recap or hook.
 #: Not a time (« Ce lundi, … », « Ces dernières années, … », « Ce 14 juillet »), « Ce que … », « Ce
-#: sont … qui », « Cela fait dix ans que », nor the « Il » of « Il y a », « Il faut », « Il pleut »:
-#: they point at nothing. « Il est accusé », « Il a été condamné » are let through with the impersonal
-#: « Il est … de », « Il a été décidé »: a gap, on the safe side (no recap of those runs opened so).
+#: sont … qui », « Cela fait dix ans que », nor the « Il » of « Il y a », « Il faut », « Il pleut », « Il
+#: n'y a »: they point at nothing. « Il est accusé », « Il a été condamné » are let through with the
+#: impersonal « Il est … de », « Il a été décidé »: a gap, on the safe side (no recap of those runs
+#: opened so).
 OPENING_PARTS = frozenset({Part.RECAP, Part.ACCROCHE})
+_MONTHS = "janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|novembre|décembre"
 _NOT_BACK = (
     r"(?:matin|midi|soir|soirée|nuit|jours?|journée|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|week-end"
     r"|semaines?|mois|années?|ans?|été|hiver|automne|printemps|siècles?|décennies?|saisons?|trimestre|fois"
-    r"|après-midi|fin|début|premier|première|qui|que|dont|sont|\d+(?:er)?"
+    rf"|après-midi|fin|début|qui|que|dont|sont|(?:\d{{1,2}}(?:er)?|premier)\s+(?:{_MONTHS})"
     r"|derni(?:er|ère|ers|ères)\s+(?:jours|semaines|mois|années|ans|temps|heures|décennies|siècles))(?!\w)"
     r"|qu['’]|n['’]"
 )
 _IMPERSONAL = (
     r"(?:y|faut|fallait|faudra|faudrait|s['’]agit|s['’]agissait|semble|semblait|reste|restait|existe|existait"
     r"|paraît|suffit|est|était|sera|serait|a\s+été|avait\s+été|convient|s['’]est|fait|manque|pleut|pleuvait"
-    r"|a\s+plu|neige|ne)(?!\w)|n['’]"
+    r"|a\s+plu|neige|ne\s+(?:faut|fallait|s['’]agit|suffit|reste|restait))(?!\w)|n['’]y\s"
 )
+#: « Cela fait dix ans que … » (a time), not « Cela fait suite à … » (pointing back).
+_CELA_TIME = r"\s+fait\s+(?:\S+\s+){0,3}(?:ans?|mois|jours?|semaines?|années?|heures?|temps|longtemps)\s+que"
 ANAPHORA_RE = re.compile(
     rf"^[\s\"«“]*(?:(?:Ce|Cet|Cette|Ces)\s+(?!{_NOT_BACK})\w"
-    r"|(?:Elle|Elles|Ils|Ceci|Celui-ci|Celle-ci|Ceux-ci|Celles-ci)(?!\w)|Cela\s+(?!fait(?!\w))"
-    rf"|Il\s+(?!{_IMPERSONAL}))"
+    r"|(?:Elle|Elles|Ils|Ceci|Celui-ci|Celle-ci|Ceux-ci|Celles-ci)(?!\w)"
+    rf"|Cela(?!\w)(?!{_CELA_TIME})|Il\s+(?!{_IMPERSONAL}))"
 )
 
 #: Problems that make a part unusable whatever the backend (the caller falls back on the article).

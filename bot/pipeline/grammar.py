@@ -157,16 +157,17 @@ def mend_gender(text: str, article: str) -> tuple[str, int]:
 # pessimistic view, in all eleven 54-item runs of 2026-12-05 to 12-07). Not « été » (« elle a été
 # dernière »).
 _TIME_GENDERS = {
-    "m": "lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|mois|week-end|an|hiver|automne|printemps"
-    "|trimestre|semestre|siècle|janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|novembre"
-    "|décembre|matin|soir",
-    "f": "semaine|année|nuit|fois|saison|décennie|soirée|matinée|journée|rentrée",
+    "m": "lundis?|mardis?|mercredis?|jeudis?|vendredis?|samedis?|dimanches?|mois|week-ends?|ans?|hivers?|automnes?"
+    "|printemps|trimestres?|semestres?|siècles?|janvier|février|mars|avril|mai|juin|juillet|août|septembre"
+    "|octobre|novembre|décembre|matins?|soirs?",
+    "f": "semaines?|années?|nuits?|fois|saisons?|décennies?|soirées?|matinées?|journées?|rentrées?",
 }
+# « l'an dernière » too (no lookbehind on the apostrophe), and « Samedi dernière » opening a sentence.
 _TIME_ADJECTIVE = re.compile(
-    rf"(?<![\w'’-])(?P<noun>(?:{_TIME_GENDERS['m']}|{_TIME_GENDERS['f']})s?) "
+    rf"(?<![\w-])(?P<noun>(?i:{_TIME_GENDERS['m']}|{_TIME_GENDERS['f']})) "
     r"(?P<adj>derni(?:er|ère)|prochaine?)(?P<plural>s?)(?![\w'’-])"
 )
-_FEMININE_TIME = re.compile(rf"(?:{_TIME_GENDERS['f']})s?")
+_FEMININE_TIME = re.compile(_TIME_GENDERS["f"])
 _OTHER_GENDER = {"dernier": "dernière", "dernière": "dernier", "prochain": "prochaine", "prochaine": "prochain"}
 
 
@@ -178,7 +179,7 @@ def mend_time_adjectives(text: str) -> tuple[str, int]:
 
     def mend(m: re.Match[str]) -> str:
         nonlocal mended
-        feminine = _FEMININE_TIME.fullmatch(m["noun"]) is not None
+        feminine = _FEMININE_TIME.fullmatch(m["noun"].lower()) is not None
         if m["adj"].endswith("e") == feminine:
             return m.group()
         mended += 1
@@ -242,13 +243,16 @@ _AVOIR_ETE = re.compile(
 )
 # ...and with « avoir » alone: « le père de François Hollande a décédé samedi » (orangesum-3), « la maire
 # … a intervenu lors du lancement du grand débat » (fr25), each in all eleven 54-item runs of
-# 2026-12-05 to 12-07. Not « mort » nor « parti » (« condamné a mort », « a parti pris »: « à » without
-# its accent), nor « tombé » (« il a tombé la veste »).
+# 2026-12-05 to 12-07. Not « mort », « parti », « revenu » (« condamné a mort », « a parti pris », « a
+# revenu fixe »: « à » without its accent), « tombé » (« il a tombé la veste »), « demeuré » (« il a
+# demeuré à Lyon »). The participle then agrees with a plural auxiliary (« ils ont arrivé » → « ils sont
+# arrivés »); a feminine subject is not known here (« la maire … est intervenu » stays wrong).
 _AVOIR = re.compile(
     r"(?<![\w-])(?:(?<=[nN]['’])|(?<!['’]))"
     r"(?P<aux>a|ont|avait|avaient|aura|auront|aurait|auraient) "
-    r"(?P<verb>(?:décédé|arrivé|né|venu|revenu|devenu|parvenu|survenu|intervenu|resté|allé|demeuré)(?:e|s|es)?)(?!\w)"
+    r"(?P<verb>(?:décédé|arrivé|né|venu|devenu|parvenu|survenu|intervenu|resté|allé)(?:e|s|es)?)(?!\w)"
 )
+_PLURAL_AUXILIARIES = frozenset({"ont", "avaient", "auront", "auraient"})
 _ETRE = {
     "a": "est", "ont": "sont", "avait": "était", "avaient": "étaient", "aura": "sera", "auront": "seront",
     "aurait": "serait", "auraient": "seraient",
@@ -259,7 +263,14 @@ def mend_auxiliaries(text: str) -> tuple[str, int]:
     """`text` with « est décédé » for « a été décédé » and « a décédé » (and « sont morts » for « ont été
     morts », …), and how many were mended."""
     text, mended = _AVOIR_ETE.subn(lambda m: f"{_ETRE[m.group('aux')]} {m.group('verb')}", text)
-    text, alone = _AVOIR.subn(lambda m: f"{_ETRE[m.group('aux')]} {m.group('verb')}", text)
+
+    def with_etre(m: re.Match[str]) -> str:
+        verb = m["verb"]
+        if m["aux"] in _PLURAL_AUXILIARIES and not verb.endswith("s"):
+            verb += "s"
+        return f"{_ETRE[m['aux']]} {verb}"
+
+    text, alone = _AVOIR.subn(with_etre, text)
     return text, mended + alone
 
 

@@ -540,10 +540,17 @@ _OPENING_DATE = re.compile(
 )
 #: ...and its closing one: « … a remporté le prix Nobel de littérature en 2019. »
 _CLOSING_DATE = re.compile(
-    r"(?P<rest>\S.*?),?\s+(?P<date>(?:en|le|depuis|dès|avant|après|jusqu['’]en|jusqu['’]au)"
-    rf"(?:\s+{_DATE_WORD}){{1,6}})(?P<end>\s*[.!?…]*)",
+    r"(?P<rest>\S.*?),?\s+(?P<date>(?:(?:depuis|dès|avant|après)\s+(?:le|la|l['’])|depuis|dès|avant|après"
+    rf"|jusqu['’]en|jusqu['’]au|en|le)(?:\s+{_DATE_WORD}){{1,6}})(?P<end>\s*[.!?…]*)",
     re.DOTALL,
 )
+#: A date names a year, a month or a day of the week (not « en 2 », « le 3 »).
+_DATED = re.compile(
+    r"(?i:\d{4}|janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|novembre|décembre|lundi|mardi"
+    r"|mercredi|jeudi|vendredi|samedi|dimanche)"
+)
+#: ...and a sentence left ending on one of these words lost more than its date (« … le 3 et le 4 mai »).
+_HANGING_END = re.compile(r"(?i:\s(?:et|ou|de|du|des|entre|le|la|les|depuis|dès|avant|après|à|au))$")
 #: ...and how many words must be left without it for the sentence to stand.
 DATE_CUT_MIN_WORDS = 6
 
@@ -557,14 +564,15 @@ def _without_date(sentence: str, source: str) -> str | None:
     # The date's facts judged in the sentence, not the rest alone: a rest opening on a made-up
     # « Dupont » would pass, its first word taken for a sentence's capital.
     opening = _OPENING_DATE.fullmatch(sentence)
-    if opening and made_up <= set(unsupported(opening["date"], source)):
+    if opening and _DATED.search(opening["date"]) and made_up <= set(unsupported(opening["date"], source)):
         rest = opening["rest"]
         if len(words(rest)) >= DATE_CUT_MIN_WORDS:
             return rest[0].upper() + rest[1:]
     closing = _CLOSING_DATE.fullmatch(sentence)
-    if closing and made_up <= set(unsupported(closing["date"], source)):
-        if len(words(closing["rest"])) >= DATE_CUT_MIN_WORDS:
-            return closing["rest"] + (closing["end"].strip() or ".")
+    if closing and _DATED.search(closing["date"]) and made_up <= set(unsupported(closing["date"], source)):
+        rest = closing["rest"]
+        if len(words(rest)) >= DATE_CUT_MIN_WORDS and not _HANGING_END.search(rest):
+            return rest + (closing["end"] if closing["end"].strip() else ".")
     return None
 
 
@@ -582,6 +590,8 @@ def cut_unsupported_dates(text: str, source: str) -> tuple[str, int]:
     Returns (text, dates taken off: 0 or 1)."""
     paragraphs = text.split("\n\n")
     sentences = split_sentences(paragraphs[0])
+    if not sentences:
+        return text, 0
     if len(sentences) > 1:
         following = sentences[1]
     elif len(paragraphs) > 1 and (later := split_sentences(paragraphs[1])):

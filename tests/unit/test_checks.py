@@ -138,6 +138,8 @@ def test_an_opinion_view_arguing_nothing_is_sent_back(part: Part, told: str) -> 
         "Ce fait a été condamné lundi matin par la justice.",
         "« Ces sites sont des monuments historiques », dit la ville.",
         "Il a annoncé sa candidature mardi.",
+        "Il n'a jamais caché sa candidature.",
+        "Cela fait suite à une plainte.",
     ],
 )
 def test_a_recap_or_hook_opening_on_a_word_pointing_back_is_sent_back(back: str) -> None:
@@ -146,6 +148,10 @@ def test_a_recap_or_hook_opening_on_a_word_pointing_back_is_sent_back(back: str)
     assert verdict.problems == ("anaphore",) and verdict.retry(Part.RECAP) and verdict.usable
     assert "nommer le sujet" in verdict.advice(40)
     assert "anaphore" in check_part(Part.ACCROCHE, back, target_words=20, article=ARTICLE, earlier={}).problems
+    counted = check_part(
+        Part.ACCROCHE, "Ces 300 manifestants ont défilé.", target_words=20, article=ARTICLE, earlier={}
+    )
+    assert "anaphore" in counted.problems
     # Later parts follow the recap: « Cette décision pourrait … » points at the news the reader just read.
     view = check_part(Part.OPTIMISTE, recap + HOPE, target_words=40, article=ARTICLE, earlier={})
     assert "anaphore" not in view.problems
@@ -162,6 +168,8 @@ def test_a_recap_or_hook_opening_on_a_word_pointing_back_is_sent_back(back: str)
         "Ce que",
         "Ce sont les syndicats qui disent que le gouvernement",
         "Cela fait un an que le gouvernement",
+        "Il n'y a pas un mois que le gouvernement",
+        "Ce 1er mai, le gouvernement",
     ],
 )
 def test_a_time_an_impersonal_il_or_ce_que_points_back_to_nothing(opening: str) -> None:

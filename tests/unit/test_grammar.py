@@ -153,11 +153,17 @@ def test_verbs_conjugated_with_etre_take_etre() -> None:
         2,
     )
     # « avoir » alone (orangesum-3, fr25); not where « a » may be « à » without its accent.
-    assert mend_auxiliaries("Son père a décédé samedi. La maire n'a intervenu qu'une fois.") == (
-        "Son père est décédé samedi. La maire n'est intervenu qu'une fois.",
-        2,
+    assert mend_auxiliaries("Son père a décédé samedi. Le maire n'a intervenu qu'une fois. Ils ont arrivé.") == (
+        "Son père est décédé samedi. Le maire n'est intervenu qu'une fois. Ils sont arrivés.",
+        3,
     )
-    for kept in ("Il est condamné a mort.", "Il a parti pris.", "Il l'a revenu.", "Il a tombé la veste."):
+    for kept in (
+        "Il est condamné a mort.",
+        "Il a parti pris.",
+        "Un foyer a revenu fixe.",
+        "Il a demeuré à Lyon.",
+        "Il a tombé la veste.",
+    ):
         assert mend_auxiliaries(kept) == (kept, 0), kept
     # A real passive, and words that only begin like one of these verbs.
     for kept in ("Le chien a été sorti.", "Il a été nommé.", "Il a été mortifié.", "Ils ont été partiellement payés."):
@@ -231,5 +237,7 @@ def test_dernier_and_prochain_agree_with_their_word_of_time() -> None:
         "les mois derniers, les semaines dernières",
         2,
     )
-    for kept in ("lundi dernier", "la nuit dernière", "elle a été dernière", "un dernier mot"):
+    # « l'an », a capital opening a sentence; not « mais » (« mai » and an « s »).
+    assert mend_time_adjectives("Samedi dernière, l'an dernière") == ("Samedi dernier, l'an dernier", 2)
+    for kept in ("lundi dernier", "la nuit dernière", "une première mais dernière fois", "elle a été dernière"):
         assert mend_time_adjectives(kept) == (kept, 0), kept

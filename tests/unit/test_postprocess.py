@@ -336,6 +336,11 @@ def test_a_first_sentences_made_up_date_is_taken_off_when_the_next_sentence_poin
         f"Le général Qassem Soleimani a été tué par une frappe américaine.{back}",
         1,
     )
+    since = f"Le général Qassem Soleimani a été tué par une frappe américaine avant le 3 mai 2021 !{back}"
+    assert cut_unsupported_dates(since, source) == (
+        f"Le général Qassem Soleimani a été tué par une frappe américaine !{back}",
+        1,
+    )
     for date in ("Mi-juin 2023", "Depuis 2019", "Le 3 Janvier 2021"):
         assert cut_unsupported_dates(f"{date}, le général Qassem Soleimani a été tué en Irak.{back}", source) == (
             f"Le général Qassem Soleimani a été tué en Irak.{back}",
@@ -351,6 +356,8 @@ def test_a_first_sentences_made_up_date_is_taken_off_when_the_next_sentence_poin
         "Le 3 janvier 2021, le général Qassem Soleimani a été tué par une frappe de 12 drones." + back,  # more
         "Le 3 janvier 2021, Dupont a été tué par une frappe américaine en Irak." + back,  # a name made up after it
         "Le général a été tué en 2021." + back,  # too short without it
+        "Le général Qassem Soleimani a été tué par une frappe américaine le 3 et le 4 mai." + back,
+        "Le général Qassem Soleimani a été tué par une frappe américaine en 2." + back,  # no year, month nor day
         "Le 3 janvier 2021, le général Qassem Soleimani a été tué par une frappe américaine.",  # alone
     )
     for sentence in kept:
