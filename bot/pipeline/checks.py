@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from bot.core.types import Part
 from bot.pipeline.textmetrics import (
+    MONTHS,
+    WEEKDAYS,
     copy_rate,
     first_person,
     is_french,
@@ -112,9 +114,9 @@ SIDE_WORDS: dict[Part, re.Pattern[str]] = {
 #: impersonal « Il est … de », « Il a été décidé »: a gap, on the safe side (no recap of those runs
 #: opened so).
 OPENING_PARTS = frozenset({Part.RECAP, Part.ACCROCHE})
-_MONTHS = "janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|novembre|décembre"
+_MONTHS = "|".join(MONTHS)
 _NOT_BACK = (
-    r"(?:matin|midi|soir|soirée|nuit|jours?|journée|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|week-end"
+    rf"(?:matin|midi|soir|soirée|nuit|jours?|journée|{'|'.join(WEEKDAYS)}|week-end"
     r"|semaines?|mois|années?|ans?|été|hiver|automne|printemps|siècles?|décennies?|saisons?|trimestre|fois"
     rf"|après-midi|fin|début|qui|que|dont|sont|(?:\d{{1,2}}(?:er)?|premier)\s+(?:{_MONTHS})"
     r"|derni(?:er|ère|ers|ères)\s+(?:jours|semaines|mois|années|ans|temps|heures|décennies|siècles))(?!\w)"

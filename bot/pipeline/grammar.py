@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import re
 
+from bot.pipeline.textmetrics import MONTHS, WEEKDAYS
+
 _MASCULINE = frozenset({"le", "un", "du", "au", "ce", "cet"})
 _DETERMINER = re.compile(
     r"(?<![\w-])(?:(?<=[dDu]['’])|(?<!['’]))(?P<det>le|la|un|une|du|au|ce|cet|cette|Le|La|Un|Une|Du|Au|Ce|Cet|Cette)"
@@ -157,9 +159,10 @@ def mend_gender(text: str, article: str) -> tuple[str, int]:
 # pessimistic view, in all eleven 54-item runs of 2026-12-05 to 12-07). Not « été » (« elle a été
 # dernière »).
 _TIME_GENDERS = {
-    "m": "lundis?|mardis?|mercredis?|jeudis?|vendredis?|samedis?|dimanches?|mois|week-ends?|ans?|hivers?|automnes?"
-    "|printemps|trimestres?|semestres?|siècles?|janvier|février|mars|avril|mai|juin|juillet|août|septembre"
-    "|octobre|novembre|décembre|matins?|soirs?",
+    "m": "|".join(f"{day}s?" for day in WEEKDAYS)
+    + "|mois|week-ends?|ans?|hivers?|automnes?|printemps|trimestres?|semestres?|siècles?|"
+    + "|".join(MONTHS)
+    + "|matins?|soirs?",
     "f": "semaines?|années?|nuits?|fois|saisons?|décennies?|soirées?|matinées?|journées?|rentrées?",
 }
 # « l'an dernière » too (no lookbehind on the apostrophe), and « Samedi dernière » opening a sentence.
@@ -236,9 +239,14 @@ def mend_name_prepositions(text: str, article: str) -> tuple[str, int]:
 # digests of 2026-12-07. Not « sorti », « monté », « descendu », « rentré », « passé », « retourné »:
 # those have a passive too (« le chien a été sorti »).
 _BEING_VERBS = "décédé|mort|arrivé|né|venu|revenu|devenu|parvenu|survenu|intervenu|tombé|parti|resté|allé|demeuré"
+_ETRE = {
+    "a": "est", "ont": "sont", "avait": "était", "avaient": "étaient", "aura": "sera", "auront": "seront",
+    "aurait": "serait", "auraient": "seraient",
+}  # fmt: skip
+#: A form of « avoir » that may stand for one of « être » (not « l'a »; « n'a » is one).
+_AUXILIARY = rf"(?<![\w-])(?:(?<=[nN]['’])|(?<!['’]))(?P<aux>{'|'.join(_ETRE)})"
 _AVOIR_ETE = re.compile(
-    r"(?<![\w-])(?:(?<=[nN]['’])|(?<!['’]))"
-    r"(?P<aux>a|ont|avait|avaient|aura|auront|aurait|auraient) été "
+    rf"{_AUXILIARY} été "
     rf"(?P<verb>(?:{_BEING_VERBS})(?:e|s|es)?)(?!\w)"
 )
 # ...and with « avoir » alone: « le père de François Hollande a décédé samedi » (orangesum-3), « la maire
@@ -248,15 +256,10 @@ _AVOIR_ETE = re.compile(
 # demeuré à Lyon »). The participle then agrees with a plural auxiliary (« ils ont arrivé » → « ils sont
 # arrivés »); a feminine subject is not known here (« la maire … est intervenu » stays wrong).
 _AVOIR = re.compile(
-    r"(?<![\w-])(?:(?<=[nN]['’])|(?<!['’]))"
-    r"(?P<aux>a|ont|avait|avaient|aura|auront|aurait|auraient) "
+    rf"{_AUXILIARY} "
     r"(?P<verb>(?:décédé|arrivé|né|venu|devenu|parvenu|survenu|intervenu|resté|allé)(?:e|s|es)?)(?!\w)"
 )
 _PLURAL_AUXILIARIES = frozenset({"ont", "avaient", "auront", "auraient"})
-_ETRE = {
-    "a": "est", "ont": "sont", "avait": "était", "avaient": "étaient", "aura": "sera", "auront": "seront",
-    "aurait": "serait", "auraient": "seraient",
-}  # fmt: skip
 
 
 def mend_auxiliaries(text: str) -> tuple[str, int]:

@@ -19,6 +19,8 @@ from bot.pipeline.checks import ANAPHORA_RE
 from bot.pipeline.condense import content_words, split_sentences
 from bot.pipeline.hashtags import topic_tags
 from bot.pipeline.textmetrics import (
+    MONTHS,
+    WEEKDAYS,
     WORD,
     facts,
     first_person,
@@ -527,9 +529,9 @@ def drop_repeated_sentences(paragraphs: list[str], seen: str = "") -> list[str]:
 
 #: A sentence's opening date, up to its comma: « Le 12 juin 2023, », « En 2019, », « Ce lundi 3
 #: février, », « Depuis le 1er mars, », « Dans la nuit du 4 au 5 août, ».
+_MONTH_OR_DAY = "|".join((*MONTHS, *WEEKDAYS))
 _DATE_WORD = (
-    r"(?i:\d{1,4}(?:er)?|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|janvier|février|mars|avril|mai|juin"
-    r"|juillet|août|septembre|octobre|novembre|décembre|matin|soir|midi|nuit|du|au|de|l['’]année|année|mois"
+    rf"(?i:\d{{1,4}}(?:er)?|{_MONTH_OR_DAY}|matin|soir|midi|nuit|du|au|de|l['’]année|année|mois"
     r"|semaine|dernier|dernière|prochain|prochaine)"
 )
 _OPENING_DATE = re.compile(
@@ -545,10 +547,7 @@ _CLOSING_DATE = re.compile(
     re.DOTALL,
 )
 #: A date names a year, a month or a day of the week (not « en 2 », « le 3 »).
-_DATED = re.compile(
-    r"(?i:\d{4}|janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|novembre|décembre|lundi|mardi"
-    r"|mercredi|jeudi|vendredi|samedi|dimanche)"
-)
+_DATED = re.compile(rf"(?i:\d{{4}}|{_MONTH_OR_DAY})")
 #: ...and a sentence left ending on one of these words lost more than its date (« … le 3 et le 4 mai »).
 _HANGING_END = re.compile(r"(?i:\s(?:et|ou|de|du|des|entre|le|la|les|depuis|dès|avant|après|à|au))$")
 #: ...and how many words must be left without it for the sentence to stand.
@@ -1340,22 +1339,6 @@ def build_hook(raw: str, article: Article, recap: str, *, max_chars: int = 280) 
     return text + suffix
 
 
-_MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
-
-
 def french_date(iso: str | None) -> str | None:
     """`2019-12-09` -> `9 décembre 2019` (other forms are returned unchanged)."""
     if not iso:
@@ -1366,7 +1349,7 @@ def french_date(iso: str | None) -> str | None:
     year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3))
     if not 1 <= month <= 12:
         return iso
-    return f"{'1er' if day == 1 else day} {_MONTHS[month - 1]} {year}"
+    return f"{'1er' if day == 1 else day} {MONTHS[month - 1]} {year}"
 
 
 def reference_line(article: Article) -> str:

@@ -300,6 +300,15 @@ _NUMBER = re.compile(r"\d+(?:[.,\s]\d{3})*(?:[.,]\d+)?")
 _NAME = re.compile(r"(?<![.!?…]\s)(?<!^)\b([A-ZÀ-ÖØ-Þ][\w’'-]+(?:\s+[A-ZÀ-ÖØ-Þ][\w’'-]+)*)")
 
 
+#: The French names of the months and of the days of the week, in order (dates the digests write,
+#: dates the checks read).
+MONTHS = (
+    "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre",
+    "décembre",
+)  # fmt: skip
+WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+
+
 #: Numbers written in words, and their values: fr05's recap and neutral view said the glyphosate was
 #: used "depuis quatre ans" and "depuis quinze ans" (the article: forty years, "depuis 1974"). Not
 #: "un"/"une" (articles), "deux"/"trois" ("les deux camps"), "neuf" (new), "cent"/"mille" ("mille
