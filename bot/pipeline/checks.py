@@ -216,12 +216,16 @@ def check_part(
     article: str,
     earlier: Mapping[Part, str],
     instructions: Sequence[str] = (),
+    opening: str = "",
 ) -> Verdict:
     """Judge one part against the article it digests, the parts written before it and the
-    instructions of the conversation (without the article)."""
+    instructions of the conversation (without the article). `opening`: the words the part was made
+    to open with, which are not the model's and do not make a scrap a part (« Reste à savoir si
+    s'opposer au glyphosate. »)."""
     found: list[str] = []
     badness = 0.0
     tokens = words(text)
+    own = len(tokens) - (len(words(opening)) if opening and text.startswith(opening) else 0)
     if not tokens:
         return Verdict(("vide",), 1000.0)
     if not is_french(text):
@@ -237,7 +241,7 @@ def check_part(
         badness += 100 + 30 * len(cut)
     if part is not Part.ACCROCHE:
         missing = 1 - len(tokens) / target_words
-        if len(tokens) < min(SCRAP_WORDS, FRAGMENT_SHARE * target_words):
+        if own < min(SCRAP_WORDS, FRAGMENT_SHARE * target_words):
             found.append("bribe")
             badness += 100 + 40 * missing  # unusable: as a cut word, 100 and more
         elif len(tokens) < FRAGMENT_SHARE * target_words:

@@ -131,7 +131,16 @@ DISPUTE_OPENINGS = {Part.NEUTRE: "D'un côté, ceux qui"}
 #: wrote 6 of those 8, shorter and weaker than its usual views (bench/RESULTS.md § "The empty views").
 #: A view that argues nothing (checks.SIDE_WORDS, the problem "recit") gets its retry opened so (and
 #: then no third attempt), or its third attempt when its retry is the one that argued nothing.
-LAST_RESORT_OPENINGS = {Part.OPTIMISTE: "L'espoir, c'est que", Part.PESSIMISTE: "Le risque, c'est que"}
+#: The neutral view, which takes no side, opens its third attempt on what the article leaves open
+#: (the format: "what is known and unknown"): in the 54 digests of 2026-12-07, orangesum-19's and
+#: -44's neutral views re-told the recap twice and the digest showed the placeholder; so opened, both
+#: were written (bench/RESULTS.md § "A last attempt at the neutral view"). It never gets the
+#: opinions' retry opened so: it has no side to state ("recit" is not checked on it).
+LAST_RESORT_OPENINGS = {
+    Part.NEUTRE: "Reste à savoir si",
+    Part.OPTIMISTE: "L'espoir, c'est que",
+    Part.PESSIMISTE: "Le risque, c'est que",
+}
 
 #: Parts that end on a question (the analogy "ending on the open question it raises"). The embedded
 #: model ends half of its analogies on a statement whatever the prompt says (bench/RESULTS.md): it
@@ -418,7 +427,7 @@ class Summarizer:
         best: tuple[Verdict, str] | None = None
         kept = 0  # which attempt `best` is
         verdict: Verdict | None = None
-        judge = functools.partial(
+        judge_opened = functools.partial(
             check_part,
             part,
             target_words=shape.words,
@@ -473,6 +482,7 @@ class Summarizer:
             if attempt:
                 stats["retry_seconds"] += result.prefill_seconds + result.decode_seconds
             cleaned = self._clean(job, _answer(result), prefix, stats)
+            judge = functools.partial(judge_opened, opening=prefix)
             verdict = judge(cleaned)
             if not job.full_check:
                 basic = tuple(p for p in verdict.problems if p in BASIC_PROBLEMS)

@@ -257,6 +257,19 @@ def test_a_scrap_of_a_few_words_is_retried_and_unusable(scrap: str) -> None:
     assert "bribe" in check_part(Part.PESSIMISTE, scrap, target_words=40, article=ARTICLE, earlier={}).problems
 
 
+def test_forced_opening_words_do_not_make_a_scrap_a_part() -> None:
+    """The neutral view's last attempt opens « Reste à savoir si »: behind it, « s'opposer au
+    glyphosate. » is the same four-word scrap, though the whole counts eight words."""
+    opening = "Reste à savoir si"
+    scrap = f"{opening} s'opposer au glyphosate."
+    assert check_part(Part.NEUTRE, scrap, target_words=70, article=ARTICLE, earlier={}).problems == ("fragment",)
+    opened = check_part(Part.NEUTRE, scrap, target_words=70, article=ARTICLE, earlier={}, opening=opening)
+    assert opened.problems == ("bribe",) and not opened.usable
+    # Eight words of the model's own behind the opening are a (short) part.
+    whole = f"{opening} la loi sera appliquée dans les délais prévus par tous."
+    assert check_part(Part.NEUTRE, whole, target_words=70, article=ARTICLE, earlier={}, opening=opening).usable
+
+
 def test_a_usable_attempt_is_kept_over_an_unusable_one_however_badly_it_checked() -> None:
     """A view pasted from the article that also repeats the recap checks worse (copie and redite,
     badness 161) than a four-word scrap (138); the scrap is unusable, so the paste is kept."""

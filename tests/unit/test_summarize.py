@@ -213,12 +213,32 @@ async def test_an_empty_view_gets_a_last_attempt_opened_for_it_and_keeps_it_when
 
     digest, backend = await _run(script)
     assert digest.parts[Part.PESSIMISTE] == f"{LAST_RESORT_OPENINGS[Part.PESSIMISTE]} {risk}"
-    # The neutral view has no last-resort opening (it takes no side): two attempts, then the placeholder.
-    assert Part.NEUTRE not in LAST_RESORT_OPENINGS and digest.parts[Part.NEUTRE] == UNWRITTEN
+    # The neutral view's last attempt came out empty too: its opening words alone are a scrap, and
+    # the digest shows the placeholder rather than « Reste à savoir si ».
+    assert digest.parts[Part.NEUTRE] == UNWRITTEN
     asked = [_which(r) for call in backend.calls for r in call]
-    assert asked.count("neutre") == 2 and asked.count("pessimiste") == 3
-    assert digest.stats["last_resorts"] == 1 and digest.stats["retries_kept"] == 1
+    assert asked.count("neutre") == 3 and asked.count("pessimiste") == 3
+    assert digest.stats["last_resorts"] == 2 and digest.stats["retries_kept"] == 1
     assert digest.stats["fallback_parts"] == 1
+
+
+async def test_an_empty_neutral_view_gets_a_last_attempt_on_what_remains_uncertain() -> None:
+    """orangesum-19 and -44 (2026-12-08): both attempts at the neutral view re-told the recap, every
+    sentence went as a repeat, and the digest showed the placeholder. Opened on what the article
+    leaves open (the format: "what is known and unknown"), the model wrote one of its own."""
+    doubt = "les prévisions de pluie seront justes et si les crues resteront aussi limitées que prévu."
+    neutral_prefixes: list[str] = []
+
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "neutre":
+            neutral_prefixes.append(r.assistant_prefix)
+            return doubt if r.assistant_prefix == LAST_RESORT_OPENINGS[Part.NEUTRE] else ""
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert neutral_prefixes == [FORCED_OPENINGS[Part.NEUTRE]] * 2 + [LAST_RESORT_OPENINGS[Part.NEUTRE]]
+    assert digest.parts[Part.NEUTRE] == f"{LAST_RESORT_OPENINGS[Part.NEUTRE]} {doubt}"
+    assert digest.stats["last_resorts"] == 1 and digest.stats["fallback_parts"] == 0
 
 
 async def test_a_scrap_standing_for_a_view_is_not_kept() -> None:
@@ -237,11 +257,13 @@ async def test_a_scrap_standing_for_a_view_is_not_kept() -> None:
         return _distinct(r)
 
     digest, backend = await _run(script)
-    assert digest.parts[Part.NEUTRE] == UNWRITTEN  # no last attempt for the neutral view: the placeholder
+    # Its last attempt, « Reste à savoir si s'opposer au glyphosate. », is the same scrap behind
+    # forced words (which do not count as the model's): the placeholder.
+    assert digest.parts[Part.NEUTRE] == UNWRITTEN
     assert digest.parts[Part.PESSIMISTE] == f"{LAST_RESORT_OPENINGS[Part.PESSIMISTE]} {risk}"
     asked = [_which(r) for call in backend.calls for r in call]
-    assert asked.count("neutre") == 2 and asked.count("pessimiste") == 3
-    assert digest.stats["problem_bribe"] == 4 and digest.stats["fallback_parts"] == 1
+    assert asked.count("neutre") == 3 and asked.count("pessimiste") == 3
+    assert digest.stats["problem_bribe"] == 5 and digest.stats["fallback_parts"] == 1
 
 
 async def test_a_view_arguing_nothing_is_written_again_opened_on_its_side() -> None:
