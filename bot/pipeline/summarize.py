@@ -25,7 +25,15 @@ from bot.model.backend import GenerationParams, GenerationRequest, GenerationRes
 from bot.model.runner import ModelRunner
 from bot.pipeline.anticopy import DEFAULT_SPAN, DEFAULT_STRENGTH, AntiCopyHook, build_anticopy
 from bot.pipeline.bans import NO_BAR, BarredTokens, NameBar, name_bar
-from bot.pipeline.checks import BASIC_PROBLEMS, FACTUAL_PARTS, Verdict, check_part
+from bot.pipeline.checks import (
+    BASIC_PROBLEMS,
+    FACTUAL_PARTS,
+    OPPOSITES_TARGET,
+    OVERLAP_TARGET,
+    Verdict,
+    check_part,
+    repeat_excess,
+)
 from bot.pipeline.condense import Condensed, condense, split_sentences
 from bot.pipeline.disputes import reports_dispute
 from bot.pipeline.grammar import (
@@ -323,6 +331,7 @@ class Summarizer:
             "quotes_unwrapped": 0.0,  # a paragraph of the model's own words inside quotation marks
             "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
             "side_openings": 0.0,  # retries of a view arguing nothing ("recit"), opened so too
+            "repeat_openings": 0.0,  # third attempts at a view both of whose attempts repeated a part, opened so
             "repeats_cut": 0.0,  # parts kept without a retry, a sentence repeating an earlier part cut
             "one_sided_openings": 0.0,  # « D'un côté, » taken off a neutral view that turns to no other side
             "other_side_turns": 0.0,  # turns continuing a one-sided neutral view after OTHER_SIDE_LEAD
@@ -416,8 +425,9 @@ class Summarizer:
     async def _write_part(self, job: _PartJob, messages: list[Message], stats: dict[str, float]) -> str:
         """Generate one part; if its check fails, regenerate it once with advice and keep the better attempt.
         A view of LAST_RESORT_OPENINGS that neither attempt made usable, or whose best attempt argues
-        nothing (the problem "recit"), gets a third, with forced words; a view found arguing nothing at
-        its first attempt has its retry opened so, and no third attempt.
+        nothing (the problem "recit") or repeats an earlier part, gets a third, with forced words
+        (`_third_attempt_reason`); a view found arguing nothing at its first attempt has its retry
+        opened so, and no third attempt.
 
         Returns "" when no attempt is usable (empty or not French): the caller puts a fallback.
         """
@@ -441,13 +451,11 @@ class Summarizer:
                 assert best is not None
                 if last_resort is None or prefix == last_resort:
                     break  # the retry opened so already: a third attempt would be much the same
-                if best[0].usable and "recit" not in best[0].problems:
+                reason = _third_attempt_reason(part, best, job.earlier)
+                if reason is None:
                     break
                 prefix = last_resort
-                # The best still argues nothing (the retry re-told the article, where the first
-                # attempt had failed otherwise: orangesum-25's optimistic view, 2026-12-07), or no
-                # attempt was usable.
-                stats["side_openings" if best[0].usable else "last_resorts"] += 1
+                stats[reason] += 1
             ask = job.instruction
             boost = False
             if verdict is not None:
@@ -657,6 +665,30 @@ class Summarizer:
             # Cleaned like the model's prose: the page's own text could carry a fake heading or bold.
             return clean_prose(" ".join(sentences[:3]), max_paragraphs=1) or UNWRITTEN
         return UNWRITTEN
+
+
+def _third_attempt_reason(part: Part, best: tuple[Verdict, str], earlier: dict[Part, str]) -> str | None:
+    """Why a view of LAST_RESORT_OPENINGS whose better attempt of two is `best` gets a third, opened
+    on those words: the stat counting it, or None when it does not.
+
+    No attempt was usable ("last_resorts"); the best still argues nothing ("side_openings": the retry
+    re-told the article, where the first attempt had failed otherwise, orangesum-25's optimistic view
+    of 2026-12-07); the best still repeats an earlier part past the bench's targets
+    ("repeat_openings": both attempts opened on the recap's facts, orangesum-29's and -34's
+    pessimistic views in every run, the digest's closest pair at 0.44 and 0.45). Only after two, and
+    only past the targets (not the check's tighter limits): retried opened so at once, or whenever
+    a repeat was left, the views that had repeated little made up their risk (« Le risque, c'est que
+    les victimes soient victimes de la crue, pas du canyoning », orangesum-26; « … Emmanuel Macron
+    pourrait se tromper dans ses décisions », orangesum-31) where their plain attempts argued from
+    the article (bench/RESULTS.md § "A view that repeats the recap twice")."""
+    verdict, text = best
+    if not verdict.usable:
+        return "last_resorts"
+    if "recit" in verdict.problems:
+        return "side_openings"
+    if "redite" in verdict.problems and repeat_excess(part, text, earlier, (OVERLAP_TARGET, OPPOSITES_TARGET)) > 0:
+        return "repeat_openings"
+    return None
 
 
 def cut_repeating_sentence(text: str, verdict: Verdict, judge: Callable[[str], Verdict]) -> tuple[str, Verdict] | None:

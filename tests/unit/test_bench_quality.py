@@ -70,6 +70,7 @@ def test_the_checks_line_sums_each_digests_counts() -> None:
             "retry_seconds": 30,
             "last_resorts": 1,
             "side_openings": 2,
+            "repeat_openings": 4,
             "seconds": 90,
         },
     ]
@@ -78,7 +79,8 @@ def test_the_checks_line_sums_each_digests_counts() -> None:
     assert "5 of 24 (neutre 3, recap 1; problems seen, every attempt counted: court 2, etranger 1)" in line
     assert "a later attempt kept for 1, retries' time 7.5 s" in line
     assert (
-        "last attempts at an empty view (opened for it): 1; views arguing nothing written again, opened so: 2;" in line
+        "last attempts at an empty view (opened for it): 1; views arguing nothing written again, opened so: 2; "
+        "views repeating an earlier part twice, a third attempt opened so: 4;" in line
     )
     assert "fallback parts: 0" in line
     assert "naming people in the analogy 1 (names kept out while it was written: 2), stray foreign words 3" in line

@@ -14,7 +14,7 @@ from bot.model.backend import GenerationRequest
 from bot.model.runner import ModelRunner
 from bot.pipeline.anticopy import AntiCopyHook
 from bot.pipeline.bans import BarredTokens
-from bot.pipeline.checks import check_part
+from bot.pipeline.checks import OVERLAP_LIMIT, OVERLAP_TARGET, check_part
 from bot.pipeline.prompts import PromptSet
 from bot.pipeline.summarize import (
     DISPUTE_OPENINGS,
@@ -30,6 +30,7 @@ from bot.pipeline.summarize import (
     join_prefix,
     stays_in_conversation,
 )
+from bot.pipeline.textmetrics import rouge_l
 from tests.fakes import ScriptedBackend
 
 ARTICLE = Article(
@@ -355,6 +356,81 @@ async def test_a_view_whose_retry_argues_nothing_gets_a_third_attempt_opened_on_
     assert prefixes == ["", "", LAST_RESORT_OPENINGS[Part.OPTIMISTE]]
     assert digest.parts[Part.OPTIMISTE] == f"{LAST_RESORT_OPENINGS[Part.OPTIMISTE]} {hope}"
     assert digest.stats["side_openings"] == 1 and digest.stats["last_resorts"] == 0
+
+
+#: A pessimistic view retelling half the recap: ROUGE-L 0.5 with it, a repeat of the part ("redite")
+#: though no sentence goes as a repeat (REPEAT_SIMILARITY); a word of its side, so not "recit".
+_RETOLD = (
+    "Sur "
+    + " ".join(f"récapitulatif{i}" for i in range(40))
+    + " "
+    + " ".join(f"pessimiste{i}" for i in range(40))
+    + ", au risque du pire."
+)
+
+
+async def test_a_view_repeating_the_recap_twice_gets_a_third_attempt_opened_on_its_side() -> None:
+    """orangesum-29's views (every run to 2026-12-08) opened both attempts on the recap's facts
+    (« Le parquet de Paris, après avoir ouvert une enquête … »): the digest's closest pair, 0.44."""
+    retold = _RETOLD
+    risk = "la mesure coûte cher aux petites exploitations, qui devront changer leurs pratiques sans aide."
+    prefixes: list[str] = []
+
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "pessimiste":
+            prefixes.append(r.assistant_prefix)
+            return risk if r.assistant_prefix else retold
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert prefixes == ["", "", LAST_RESORT_OPENINGS[Part.PESSIMISTE]]
+    assert digest.parts[Part.PESSIMISTE] == f"{LAST_RESORT_OPENINGS[Part.PESSIMISTE]} {risk}"
+    assert digest.stats["problem_redite"] == 2 and digest.stats["repeat_openings"] == 1
+    assert digest.stats["side_openings"] == 0 and digest.stats["last_resorts"] == 0
+
+
+async def test_a_view_repeating_under_the_target_gets_no_third_attempt() -> None:
+    """Over the check's limit (0.33), under the bench's target (0.35): the two plain attempts stand.
+    Forced to open on a risk, such views made theirs up (orangesum-31: « Emmanuel Macron pourrait se
+    tromper dans ses décisions »)."""
+    close = (
+        "Sur "
+        + " ".join(f"récapitulatif{i}" for i in range(27))
+        + " "
+        + " ".join(f"pessimiste{i}" for i in range(52))
+        + ", au risque du pire."
+    )
+    assert OVERLAP_LIMIT < rouge_l(close, _prose("récapitulatif")) < OVERLAP_TARGET
+    prefixes: list[str] = []
+
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "pessimiste":
+            prefixes.append(r.assistant_prefix)
+            return close
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert prefixes == ["", ""]
+    assert digest.parts[Part.PESSIMISTE] == close
+    assert digest.stats["problem_redite"] == 2 and digest.stats["repeat_openings"] == 0
+
+
+async def test_a_view_whose_retry_stops_repeating_keeps_its_own_opening() -> None:
+    """Sent back for repeating the recap, a view is retried as it was asked, not opened on forced
+    words: opened so at once, orangesum-26's pessimistic view made up its risk."""
+    retold = _RETOLD
+    prefixes: list[str] = []
+
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "pessimiste":
+            prefixes.append(r.assistant_prefix)
+            return retold if len(prefixes) == 1 else _prose("pessimiste")
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert prefixes == ["", ""]
+    assert digest.parts[Part.PESSIMISTE] == _prose("pessimiste")
+    assert digest.stats["problem_redite"] == 1 and digest.stats["repeat_openings"] == 0
 
 
 async def test_a_usable_view_gets_no_last_attempt_however_it_checked() -> None:
