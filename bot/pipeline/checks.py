@@ -228,7 +228,9 @@ def check_part(
     found: list[str] = []
     badness = 0.0
     tokens = words(text)
-    own = len(tokens) - (len(words(opening)) if opening and text.startswith(opening) else 0)
+    # (« Reste à savoir si » + « il … » is joined « Reste à savoir s'il … »: summarize.join_prefix)
+    opened = opening and (text.startswith(opening) or text.startswith(opening[:-1] + "'"))
+    own = len(tokens) - (len(words(opening)) if opened else 0)
     if not tokens:
         return Verdict(("vide",), 1000.0)
     if not is_french(text):

@@ -132,7 +132,8 @@ ARGUED_PARTS = frozenset({Part.NEUTRE, Part.OPTIMISTE, Part.PESSIMISTE})
 #: neutral view opens on camps where the article reports a dispute").
 DISPUTE_OPENINGS = {Part.NEUTRE: "D'un côté, ceux qui"}
 
-#: Words an opinion's third and last attempt opens with, when neither of the first two was usable.
+#: Words a view's third and last attempt opens with (`_third_attempt_reason`: neither of the first
+#: two was usable, the better argues nothing, or still repeats an earlier part past the targets).
 #: Both usually failed the same way: out of ideas of its own, the model re-told the parts before,
 #: every sentence was dropped as a repeat and the part came out empty (5 pessimistic and 3
 #: optimistic views in the 54 digests of the quality bench). Made to open on a risk or a hope, it
@@ -140,7 +141,7 @@ DISPUTE_OPENINGS = {Part.NEUTRE: "D'un côté, ceux qui"}
 #: A view that argues nothing (checks.SIDE_WORDS, the problem "recit") gets its retry opened so (and
 #: then no third attempt), or its third attempt when its retry is the one that argued nothing.
 #: The neutral view, which takes no side, opens its third attempt on what the article leaves open
-#: (the format: "what is known and unknown"): in the 54 digests of 2026-12-07, orangesum-19's and
+#: (the format: "what is known and unknown"): in the 54 digests of c0e33ff, orangesum-19's and
 #: -44's neutral views re-told the recap twice and the digest showed the placeholder; so opened, both
 #: were written (bench/RESULTS.md § "A last attempt at the neutral view"). It never gets the
 #: opinions' retry opened so: it has no side to state ("recit" is not checked on it).
@@ -850,8 +851,19 @@ def join_prefix(prefix: str, text: str) -> str:
     if text.lower().startswith(prefix.lower()):
         return text
     first = text.split(" ", 1)[0]
+    if first.lower() in _SEAM_ELISIONS.get(prefix.rsplit(" ", 1)[-1], ()):
+        # « L'espoir, c'est que » + « il … » -> « L'espoir, c'est qu'il … », « si il » -> « s'il »
+        return f"{prefix[:-1]}'{first.lower()}{text[len(first) :]}"
     if first.lower() in _LOWER_STARTS:
         text = first.lower() + text[len(first) :]
     elif _ELIDED_START.match(first):  # « L'Espagne » -> « l'Espagne », « C'est » -> « c'est »
         text = text[0].lower() + text[1:]
     return f"{prefix} {text}"
+
+
+#: The words a forced opening's last word (« que », « si ») elides before (`join_prefix`): the model
+#: wrote after the opening, not with it, so the cleaning's `mend_elisions` never saw the seam.
+_SEAM_ELISIONS = {
+    "que": frozenset("il ils elle elles on un une en".split()),
+    "si": frozenset(("il", "ils")),
+}

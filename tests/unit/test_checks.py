@@ -265,9 +265,17 @@ def test_forced_opening_words_do_not_make_a_scrap_a_part() -> None:
     assert check_part(Part.NEUTRE, scrap, target_words=70, article=ARTICLE, earlier={}).problems == ("fragment",)
     opened = check_part(Part.NEUTRE, scrap, target_words=70, article=ARTICLE, earlier={}, opening=opening)
     assert opened.problems == ("bribe",) and not opened.usable
-    # Eight words of the model's own behind the opening are a (short) part.
-    whole = f"{opening} la loi sera appliquée dans les délais prévus par tous."
-    assert check_part(Part.NEUTRE, whole, target_words=70, article=ARTICLE, earlier={}, opening=opening).usable
+    # Seven words of the model's own behind the opening are a scrap, eight a (short) part; the
+    # opening's « si » elided before « il » (summarize.join_prefix) is still the opening.
+    seven = f"{opening} la loi sera appliquée dans les délais."
+    eight = f"{opening} la loi sera appliquée dans les délais prévus."
+    elided = "Reste à savoir s'il sera appliqué dans tous les délais prévus."
+    for text, usable in ((seven, False), (eight, True), (elided, True)):
+        judged = check_part(Part.NEUTRE, text, target_words=70, article=ARTICLE, earlier={}, opening=opening)
+        assert judged.usable is usable, text
+    elided_scrap = "Reste à savoir s'il sera appliqué demain."
+    judged = check_part(Part.NEUTRE, elided_scrap, target_words=70, article=ARTICLE, earlier={}, opening=opening)
+    assert "bribe" in judged.problems and not judged.usable
 
 
 def test_a_usable_attempt_is_kept_over_an_unusable_one_however_badly_it_checked() -> None:

@@ -214,8 +214,8 @@ async def test_an_empty_view_gets_a_last_attempt_opened_for_it_and_keeps_it_when
 
     digest, backend = await _run(script)
     assert digest.parts[Part.PESSIMISTE] == f"{LAST_RESORT_OPENINGS[Part.PESSIMISTE]} {risk}"
-    # The neutral view's last attempt came out empty too: its opening words alone are a scrap, and
-    # the digest shows the placeholder rather than « Reste à savoir si ».
+    # The neutral view's last attempt came out empty too (the problem "vide": forced words are not
+    # joined to an empty answer): the digest shows the placeholder.
     assert digest.parts[Part.NEUTRE] == UNWRITTEN
     asked = [_which(r) for call in backend.calls for r in call]
     assert asked.count("neutre") == 3 and asked.count("pessimiste") == 3
@@ -1014,6 +1014,13 @@ def test_the_code_revision_changes_with_any_text_module_s_source(tmp_path) -> No
         ("D'un côté,", "L'Espagne refuse.", "D'un côté, l'Espagne refuse."),
         ("D'un côté,", "C'est un progrès.", "D'un côté, c'est un progrès."),
         ("D'un côté,", "D'un côté, les maires hésitent.", "D'un côté, les maires hésitent."),
+        # The forced words' last « que » or « si » elides before what the model wrote after them.
+        ("L'espoir, c'est que", "il tienne.", "L'espoir, c'est qu'il tienne."),
+        ("Le risque, c'est que", "Une crise éclate.", "Le risque, c'est qu'une crise éclate."),
+        ("Le risque, c'est que", "on oublie.", "Le risque, c'est qu'on oublie."),
+        ("Reste à savoir si", "Ils viendront.", "Reste à savoir s'ils viendront."),
+        ("Reste à savoir si", "elle viendra.", "Reste à savoir si elle viendra."),
+        ("Imaginez que", "un voisin frappe.", "Imaginez qu'un voisin frappe."),
     ],
 )
 def test_the_forced_opening_joins_what_the_model_wrote(prefix: str, text: str, joined: str) -> None:
