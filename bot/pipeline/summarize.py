@@ -126,6 +126,8 @@ def code_revision() -> str:
 FORCED_OPENINGS = {Part.EXEMPLE: "Imaginez que", Part.NEUTRE: "D'un côté,"}
 #: The parts that argue (DIGEST_FORMAT: the views), where generic advice goes (`drop_advice_sentences`).
 ARGUED_PARTS = frozenset({Part.NEUTRE, Part.OPTIMISTE, Part.PESSIMISTE})
+#: ...and those of them that argue a side.
+SIDED_PARTS = frozenset({Part.OPTIMISTE, Part.PESSIMISTE})
 #: Where the article reports opposed positions (bot/pipeline/disputes.py), the neutral view opens on
 #: the camps: « D'un côté, ceux qui » makes the model name the other side too, and retell the
 #: article less. Not everywhere: on news without sides it invents one (bench/RESULTS.md § "The
@@ -143,8 +145,9 @@ DISPUTE_OPENINGS = {Part.NEUTRE: "D'un côté, ceux qui"}
 #: The neutral view, which takes no side, opens its third attempt on what the article leaves open
 #: (the format: "what is known and unknown"): in the 54 digests of c0e33ff, orangesum-19's and
 #: -44's neutral views re-told the recap twice and the digest showed the placeholder; so opened, both
-#: were written (bench/RESULTS.md § "A last attempt at the neutral view"). It never gets the
-#: opinions' retry opened so: it has no side to state ("recit" is not checked on it).
+#: were written (bench/RESULTS.md § "Last attempts at a neutral view and at a view repeating the
+#: recap"). It never gets the opinions' retry opened so: it has no side to state ("recit" is not
+#: checked on it), nor a third attempt for a repeat (`_third_attempt_reason`).
 LAST_RESORT_OPENINGS = {
     Part.NEUTRE: "Reste à savoir si",
     Part.OPTIMISTE: "L'espoir, c'est que",
@@ -681,13 +684,19 @@ def _third_attempt_reason(part: Part, best: tuple[Verdict, str], earlier: dict[P
     a repeat was left, the views that had repeated little made up their risk (« Le risque, c'est que
     les victimes soient victimes de la crue, pas du canyoning », orangesum-26; « … Emmanuel Macron
     pourrait se tromper dans ses décisions », orangesum-31) where their plain attempts argued from
-    the article (bench/RESULTS.md § "A view that repeats the recap twice")."""
+    the article. Not the neutral view: « Reste à savoir si » would take the place of its two sides,
+    and the one such third attempt of the 54 items (orangesum-45's) lost to the repeat it replaced
+    (bench/RESULTS.md § "Last attempts at a neutral view and at a view repeating the recap")."""
     verdict, text = best
     if not verdict.usable:
         return "last_resorts"
     if "recit" in verdict.problems:
         return "side_openings"
-    if "redite" in verdict.problems and repeat_excess(part, text, earlier, (OVERLAP_TARGET, OPPOSITES_TARGET)) > 0:
+    if (
+        part in SIDED_PARTS
+        and "redite" in verdict.problems
+        and repeat_excess(part, text, earlier, (OVERLAP_TARGET, OPPOSITES_TARGET)) > 0
+    ):
         return "repeat_openings"
     return None
 

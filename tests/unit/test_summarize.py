@@ -389,6 +389,25 @@ async def test_a_view_repeating_the_recap_twice_gets_a_third_attempt_opened_on_i
     assert digest.stats["side_openings"] == 0 and digest.stats["last_resorts"] == 0
 
 
+async def test_a_neutral_view_repeating_the_recap_twice_keeps_its_sides() -> None:
+    """« Reste à savoir si » is for a neutral view no attempt made usable, not for one repeating the
+    recap: it would take the place of the two sides « D'un côté, » asks for (orangesum-45's such
+    third attempt lost to the repeat anyway, 2026-12-08)."""
+    retold = _RETOLD.replace("pessimiste", "neutre").replace("au risque du pire", "mais pas seulement")
+    prefixes: list[str] = []
+
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "neutre":
+            prefixes.append(r.assistant_prefix)
+            return retold
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert prefixes == [FORCED_OPENINGS[Part.NEUTRE]] * 2
+    assert digest.stats["problem_redite"] == 2 and digest.stats["repeat_openings"] == 0
+    assert digest.parts[Part.NEUTRE] == join_prefix(FORCED_OPENINGS[Part.NEUTRE], retold)
+
+
 async def test_a_view_repeating_under_the_target_gets_no_third_attempt() -> None:
     """Over the check's limit (0.33), under the bench's target (0.35): the two plain attempts stand.
     Forced to open on a risk, such views made theirs up (orangesum-31: « Emmanuel Macron pourrait se
