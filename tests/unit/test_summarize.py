@@ -267,20 +267,26 @@ async def test_a_scrap_standing_for_a_view_is_not_kept() -> None:
     assert digest.stats["problem_bribe"] == 5 and digest.stats["fallback_parts"] == 1
 
 
+def _pessimistic_view(plain: str, opened: str, prefixes: list[str]) -> Callable[[GenerationRequest], str]:
+    """A script writing `plain` for the pessimistic view asked as usual, `opened` after forced words,
+    each request's forced words noted in `prefixes`; the other parts distinct."""
+
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "pessimiste":
+            prefixes.append(r.assistant_prefix)
+            return opened if r.assistant_prefix else plain
+        return _distinct(r)
+
+    return script
+
+
 async def test_a_view_arguing_nothing_is_written_again_opened_on_its_side() -> None:
     """orangesum-38's pessimistic view (2026-12-07) re-told the article: « Il a expliqué que
     l'organisation de cette foire au jambon se faisait à l'intérieur d'un chapiteau … »."""
     told = "Sur pessimiste0 pessimiste1 pessimiste2, il a expliqué que la foire se tenait sous un chapiteau."
     risk = "les petits producteurs perdent leur seule vitrine de l'année, sans rien pour la remplacer."
     prefixes: list[str] = []
-
-    def script(r: GenerationRequest) -> str:
-        if _which(r) == "pessimiste":
-            prefixes.append(r.assistant_prefix)
-            return risk if r.assistant_prefix else told
-        return _distinct(r)
-
-    digest, _backend = await _run(script)
+    digest, _backend = await _run(_pessimistic_view(told, risk, prefixes))
     assert prefixes == ["", LAST_RESORT_OPENINGS[Part.PESSIMISTE]]
     assert digest.parts[Part.PESSIMISTE] == f"{LAST_RESORT_OPENINGS[Part.PESSIMISTE]} {risk}"
     assert digest.stats["problem_recit"] == 1 and digest.stats["side_openings"] == 1
@@ -372,17 +378,9 @@ _RETOLD = (
 async def test_a_view_repeating_the_recap_twice_gets_a_third_attempt_opened_on_its_side() -> None:
     """orangesum-29's views (every run to 2026-12-08) opened both attempts on the recap's facts
     (« Le parquet de Paris, après avoir ouvert une enquête … »): the digest's closest pair, 0.44."""
-    retold = _RETOLD
     risk = "la mesure coûte cher aux petites exploitations, qui devront changer leurs pratiques sans aide."
     prefixes: list[str] = []
-
-    def script(r: GenerationRequest) -> str:
-        if _which(r) == "pessimiste":
-            prefixes.append(r.assistant_prefix)
-            return risk if r.assistant_prefix else retold
-        return _distinct(r)
-
-    digest, _backend = await _run(script)
+    digest, _backend = await _run(_pessimistic_view(_RETOLD, risk, prefixes))
     assert prefixes == ["", "", LAST_RESORT_OPENINGS[Part.PESSIMISTE]]
     assert digest.parts[Part.PESSIMISTE] == f"{LAST_RESORT_OPENINGS[Part.PESSIMISTE]} {risk}"
     assert digest.stats["problem_redite"] == 2 and digest.stats["repeat_openings"] == 1
