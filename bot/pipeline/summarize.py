@@ -509,7 +509,11 @@ class Summarizer:
             if best is None or verdict.beats(best[0]):
                 best, kept = (verdict, cleaned), attempt
             if not verdict.retry(part):
-                break
+                if attempt != 1 or last_resort is None:
+                    break
+                # A retry that is only short (not retried itself) may have lost to a first attempt
+                # that repeats past the targets: the third attempt's test above decides.
+                continue
             log.info(
                 "part %s failed its check %s (attempt %d): %r",
                 part.name,

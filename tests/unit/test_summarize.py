@@ -387,6 +387,33 @@ async def test_a_view_repeating_the_recap_twice_gets_a_third_attempt_opened_on_i
     assert digest.stats["side_openings"] == 0 and digest.stats["last_resorts"] == 0
 
 
+async def test_a_repeat_kept_over_a_retry_that_is_only_short_still_gets_a_third_attempt() -> None:
+    """A retry only too short ("court", which is not retried) can lose to the first attempt it was
+    to replace, one repeating the recap past the target: the loop used to stop there (a review)."""
+    first = (
+        "Sur "
+        + " ".join(f"récapitulatif{i}" for i in range(33))
+        + " "
+        + " ".join(f"pessimiste{i}" for i in range(60))
+        + ", au risque du pire."
+    )
+    assert OVERLAP_TARGET < rouge_l(first, _prose("récapitulatif")) < 0.45
+    short = _prose("pessimiste", 25)  # only "court": 30 words of 70
+    risk = _prose("danger")  # a whole view, unlike the short retry
+    prefixes: list[str] = []
+
+    def script(r: GenerationRequest) -> str:
+        if _which(r) == "pessimiste":
+            prefixes.append(r.assistant_prefix)
+            return risk if r.assistant_prefix else [first, short][len(prefixes) - 1]
+        return _distinct(r)
+
+    digest, _backend = await _run(script)
+    assert prefixes == ["", "", LAST_RESORT_OPENINGS[Part.PESSIMISTE]]
+    assert digest.stats["repeat_openings"] == 1 and digest.stats["retried_pessimiste"] == 1
+    assert digest.parts[Part.PESSIMISTE] == join_prefix(LAST_RESORT_OPENINGS[Part.PESSIMISTE], risk)
+
+
 async def test_a_neutral_view_repeating_the_recap_twice_keeps_its_sides() -> None:
     """« Reste à savoir si » is for a neutral view no attempt made usable, not for one repeating the
     recap: it would take the place of the two sides « D'un côté, » asks for (orangesum-45's such
