@@ -267,17 +267,24 @@ async def test_a_scrap_standing_for_a_view_is_not_kept() -> None:
     assert digest.stats["problem_bribe"] == 5 and digest.stats["fallback_parts"] == 1
 
 
-def _pessimistic_view(plain: str, opened: str, prefixes: list[str]) -> Callable[[GenerationRequest], str]:
-    """A script writing `plain` for the pessimistic view asked as usual, `opened` after forced words,
-    each request's forced words noted in `prefixes`; the other parts distinct."""
+def _view_script(
+    key: str, answer: Callable[[int, str], str], prefixes: list[str]
+) -> Callable[[GenerationRequest], str]:
+    """A script writing `answer(n, forced words)` for the `key` view's nth request (from 0), each
+    request's forced words noted in `prefixes`; the other parts distinct."""
 
     def script(r: GenerationRequest) -> str:
-        if _which(r) == "pessimiste":
+        if _which(r) == key:
             prefixes.append(r.assistant_prefix)
-            return opened if r.assistant_prefix else plain
+            return answer(len(prefixes) - 1, r.assistant_prefix)
         return _distinct(r)
 
     return script
+
+
+def _pessimistic_view(plain: str, opened: str, prefixes: list[str]) -> Callable[[GenerationRequest], str]:
+    """A script writing `plain` for the pessimistic view asked as usual, `opened` after forced words."""
+    return _view_script("pessimiste", lambda _n, forced: opened if forced else plain, prefixes)
 
 
 async def test_a_view_arguing_nothing_is_written_again_opened_on_its_side() -> None:
@@ -364,15 +371,16 @@ async def test_a_view_whose_retry_argues_nothing_gets_a_third_attempt_opened_on_
     assert digest.stats["side_openings"] == 1 and digest.stats["last_resorts"] == 0
 
 
+def _retelling(recap_words: int, own_words: int, key: str = "pessimiste") -> str:
+    """A view made of the recap's first `recap_words` words and `own_words` of its own, in one
+    sentence (so none goes as a repeat, REPEAT_SIMILARITY), ending on a word of its side."""
+    recap = " ".join(f"récapitulatif{i}" for i in range(recap_words))
+    return f"Sur {recap} " + " ".join(f"{key}{i}" for i in range(own_words)) + _ENDINGS[key]
+
+
 #: A pessimistic view retelling half the recap: ROUGE-L 0.5 with it, a repeat of the part ("redite")
-#: though no sentence goes as a repeat (REPEAT_SIMILARITY); a word of its side, so not "recit".
-_RETOLD = (
-    "Sur "
-    + " ".join(f"récapitulatif{i}" for i in range(40))
-    + " "
-    + " ".join(f"pessimiste{i}" for i in range(40))
-    + ", au risque du pire."
-)
+#: though no sentence goes as a repeat; a word of its side, so not "recit".
+_RETOLD = _retelling(40, 40)
 
 
 async def test_a_view_repeating_the_recap_twice_gets_a_third_attempt_opened_on_its_side() -> None:
@@ -390,24 +398,12 @@ async def test_a_view_repeating_the_recap_twice_gets_a_third_attempt_opened_on_i
 async def test_a_repeat_kept_over_a_retry_that_is_only_short_still_gets_a_third_attempt() -> None:
     """A retry only too short ("court", which is not retried) can lose to the first attempt it was
     to replace, one repeating the recap past the target: the loop used to stop there (a review)."""
-    first = (
-        "Sur "
-        + " ".join(f"récapitulatif{i}" for i in range(33))
-        + " "
-        + " ".join(f"pessimiste{i}" for i in range(60))
-        + ", au risque du pire."
-    )
+    first = _retelling(33, 60)
     assert OVERLAP_TARGET < rouge_l(first, _prose("récapitulatif")) < 0.45
     short = _prose("pessimiste", 25)  # only "court": 30 words of 70
     risk = _prose("danger")  # a whole view, unlike the short retry
     prefixes: list[str] = []
-
-    def script(r: GenerationRequest) -> str:
-        if _which(r) == "pessimiste":
-            prefixes.append(r.assistant_prefix)
-            return risk if r.assistant_prefix else [first, short][len(prefixes) - 1]
-        return _distinct(r)
-
+    script = _view_script("pessimiste", lambda n, forced: risk if forced else [first, short][n], prefixes)
     digest, _backend = await _run(script)
     assert prefixes == ["", "", LAST_RESORT_OPENINGS[Part.PESSIMISTE]]
     assert digest.stats["repeat_openings"] == 1 and digest.stats["retried_pessimiste"] == 1
@@ -418,16 +414,9 @@ async def test_a_neutral_view_repeating_the_recap_twice_keeps_its_sides() -> Non
     """« Reste à savoir si » is for a neutral view no attempt made usable, not for one repeating the
     recap: it would take the place of the two sides « D'un côté, » asks for (orangesum-45's such
     third attempt lost to the repeat anyway, 2026-12-08)."""
-    retold = _RETOLD.replace("pessimiste", "neutre").replace("au risque du pire", "mais pas seulement")
+    retold = _retelling(40, 40, "neutre")
     prefixes: list[str] = []
-
-    def script(r: GenerationRequest) -> str:
-        if _which(r) == "neutre":
-            prefixes.append(r.assistant_prefix)
-            return retold
-        return _distinct(r)
-
-    digest, _backend = await _run(script)
+    digest, _backend = await _run(_view_script("neutre", lambda _n, _forced: retold, prefixes))
     assert prefixes == [FORCED_OPENINGS[Part.NEUTRE]] * 2
     assert digest.stats["problem_redite"] == 2 and digest.stats["repeat_openings"] == 0
     assert digest.parts[Part.NEUTRE] == join_prefix(FORCED_OPENINGS[Part.NEUTRE], retold)
@@ -437,23 +426,10 @@ async def test_a_view_repeating_under_the_target_gets_no_third_attempt() -> None
     """Over the check's limit (0.33), under the bench's target (0.35): the two plain attempts stand.
     Forced to open on a risk, such views made theirs up (orangesum-31: « Emmanuel Macron pourrait se
     tromper dans ses décisions »)."""
-    close = (
-        "Sur "
-        + " ".join(f"récapitulatif{i}" for i in range(27))
-        + " "
-        + " ".join(f"pessimiste{i}" for i in range(52))
-        + ", au risque du pire."
-    )
+    close = _retelling(27, 52)
     assert OVERLAP_LIMIT < rouge_l(close, _prose("récapitulatif")) < OVERLAP_TARGET
     prefixes: list[str] = []
-
-    def script(r: GenerationRequest) -> str:
-        if _which(r) == "pessimiste":
-            prefixes.append(r.assistant_prefix)
-            return close
-        return _distinct(r)
-
-    digest, _backend = await _run(script)
+    digest, _backend = await _run(_pessimistic_view(close, close, prefixes))
     assert prefixes == ["", ""]
     assert digest.parts[Part.PESSIMISTE] == close
     assert digest.stats["problem_redite"] == 2 and digest.stats["repeat_openings"] == 0
@@ -462,15 +438,8 @@ async def test_a_view_repeating_under_the_target_gets_no_third_attempt() -> None
 async def test_a_view_whose_retry_stops_repeating_keeps_its_own_opening() -> None:
     """Sent back for repeating the recap, a view is retried as it was asked, not opened on forced
     words: opened so at once, orangesum-26's pessimistic view made up its risk."""
-    retold = _RETOLD
     prefixes: list[str] = []
-
-    def script(r: GenerationRequest) -> str:
-        if _which(r) == "pessimiste":
-            prefixes.append(r.assistant_prefix)
-            return retold if len(prefixes) == 1 else _prose("pessimiste")
-        return _distinct(r)
-
+    script = _view_script("pessimiste", lambda n, _forced: _RETOLD if n == 0 else _prose("pessimiste"), prefixes)
     digest, _backend = await _run(script)
     assert prefixes == ["", ""]
     assert digest.parts[Part.PESSIMISTE] == _prose("pessimiste")
