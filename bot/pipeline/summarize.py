@@ -333,9 +333,9 @@ class Summarizer:
             "numbers_mended": 0.0,  # « les trottinette » where the article says « les trottinettes »
             "quotes_mended": 0.0,  # « Rien que pour les yeux » where the article quotes « Rien que pour vos yeux »
             "quotes_unwrapped": 0.0,  # a paragraph of the model's own words inside quotation marks
-            "last_resorts": 0.0,  # third attempts at a view, opened with LAST_RESORT_OPENINGS
+            "last_resorts": 0.0,  # third attempts at a view no attempt made usable, opened with LAST_RESORT_OPENINGS
             "side_openings": 0.0,  # retries of a view arguing nothing ("recit"), opened so too
-            "repeat_openings": 0.0,  # third attempts at a view both of whose attempts repeated a part, opened so
+            "repeat_openings": 0.0,  # third attempts at an opinion view still repeating a part past the targets
             "repeats_cut": 0.0,  # parts kept without a retry, a sentence repeating an earlier part cut
             "one_sided_openings": 0.0,  # « D'un côté, » taken off a neutral view that turns to no other side
             "other_side_turns": 0.0,  # turns continuing a one-sided neutral view after OTHER_SIDE_LEAD
@@ -429,9 +429,9 @@ class Summarizer:
     async def _write_part(self, job: _PartJob, messages: list[Message], stats: dict[str, float]) -> str:
         """Generate one part; if its check fails, regenerate it once with advice and keep the better attempt.
         A view of LAST_RESORT_OPENINGS that neither attempt made usable, or whose best attempt argues
-        nothing (the problem "recit") or repeats an earlier part, gets a third, with forced words
-        (`_third_attempt_reason`); a view found arguing nothing at its first attempt has its retry
-        opened so, and no third attempt.
+        nothing (the problem "recit") or, an opinion view, still repeats an earlier part past the
+        targets, gets a third, with forced words (`_third_attempt_reason`); a view found arguing
+        nothing at its first attempt has its retry opened so, and no third attempt.
 
         Returns "" when no attempt is usable (empty or not French): the caller puts a fallback.
         """
